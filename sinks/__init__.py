@@ -1,0 +1,1 @@
+"""Sinks: where rows leave the stream processor (ClickHouse)."""
