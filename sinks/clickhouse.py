@@ -1,0 +1,129 @@
+"""The ClickHouse sink: column-oriented batched inserts through clickhouse-connect.
+
+The same code talks to the embedded engine (``chdb:///abs/path``) and to a server
+(``http://host:8123``). Calls block: the worker runs them in a thread, off the event loop.
+Every write is idempotent (``ReplacingMergeTree`` tables), so a retried batch never
+double-counts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+from sinks.errors import SinkError, SinkUnavailableError
+from sinks.schema import EVENT_COLUMNS, ROLLUP_COLUMNS, ddl
+
+EVENT_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in EVENT_COLUMNS)
+ROLLUP_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in ROLLUP_COLUMNS)
+
+
+@dataclass(slots=True)
+class SinkBatch:
+    """Rows of one stream batch, column-oriented (each list is one column, insert order)."""
+
+    events: list[list[Any]] = field(default_factory=lambda: [[] for _ in EVENT_COLUMN_NAMES])
+    rollups: list[list[Any]] = field(default_factory=lambda: [[] for _ in ROLLUP_COLUMN_NAMES])
+
+    @property
+    def event_rows(self) -> int:
+        return len(self.events[0])
+
+    @property
+    def rollup_rows(self) -> int:
+        return len(self.rollups[0])
+
+    def add_event(self, row: Sequence[Any]) -> None:
+        for column, value in zip(self.events, row, strict=True):
+            column.append(value)
+
+    def add_rollup(self, row: Sequence[Any]) -> None:
+        for column, value in zip(self.rollups, row, strict=True):
+            column.append(value)
+
+
+def connect(dsn: str) -> Client:
+    """A clickhouse-connect client for ``dsn``; failures become :class:`SinkError`."""
+    try:
+        return clickhouse_connect.get_client(dsn=dsn)
+    except OperationalError as exc:
+        raise SinkUnavailableError(f"cannot reach ClickHouse: {exc}") from exc
+    except (ClickHouseError, OSError) as exc:
+        raise SinkError(f"cannot open ClickHouse: {exc}") from exc
+
+
+class ClickHouseSink:
+    """Writes stream batches into ``{database}.dossier_events`` and ``.unit_window_rollup``."""
+
+    def __init__(self, dsn: str, database: str = "emc", insert_batch_rows: int = 50_000) -> None:
+        self._dsn = dsn
+        self.database = database
+        self.insert_batch_rows = insert_batch_rows
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = connect(self._dsn)
+        return self._client
+
+    def ensure_schema(self) -> None:
+        """Create the database, tables and views if they do not exist."""
+        for statement in ddl(self.database):
+            self.command(statement)
+
+    def command(self, sql: str) -> Any:
+        with self._lock:
+            return self._call(self.client.command, sql)
+
+    def query_rows(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Rows of a query (as tuples)."""
+        with self._lock:
+            result = self._call(self.client.query, sql, parameters=parameters)
+        return list(result.result_rows)
+
+    def write(self, batch: SinkBatch) -> None:
+        """Insert a batch: events first, then the rollup rows they produced."""
+        with self._lock:
+            self._insert("dossier_events", EVENT_COLUMN_NAMES, batch.events)
+            self._insert("unit_window_rollup", ROLLUP_COLUMN_NAMES, batch.rollups)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _insert(self, table: str, names: Sequence[str], columns: list[list[Any]]) -> None:
+        total = len(columns[0])
+        step = self.insert_batch_rows
+        for lo in range(0, total, step):
+            chunk = columns if total <= step else [c[lo : lo + step] for c in columns]
+            self._call(
+                self.client.insert,
+                f"{self.database}.{table}",
+                chunk,
+                column_names=list(names),
+                column_oriented=True,
+            )
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except OperationalError as exc:
+            # Connection refused, timeouts: the server may come back.
+            self.close()
+            raise SinkUnavailableError(str(exc)) from exc
+        except ClickHouseError as exc:
+            raise SinkError(str(exc)) from exc
+        except OSError as exc:
+            self.close()
+            raise SinkUnavailableError(str(exc)) from exc

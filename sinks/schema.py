@@ -1,0 +1,109 @@
+"""ClickHouse schema owned by the project: created (idempotently) at worker start.
+
+Times: every instant is ``DateTime64(3, 'Asia/Ho_Chi_Minh')``. ClickHouse stores the UTC instant
+and renders it in Vietnam's local time, so ``toDate(window_start)`` is the local calendar date
+and day windows start at local midnight. ``ingested_at``/``updated_at`` are wall-clock instants.
+"""
+
+from __future__ import annotations
+
+TZ = "Asia/Ho_Chi_Minh"
+TS = f"DateTime64(3, '{TZ}')"
+
+EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_type", "LowCardinality(String)"),
+    ("event_id", "String"),
+    ("unit_code", "LowCardinality(String)"),
+    ("dossier_id", "String"),
+    ("event_time", TS),
+    # received
+    ("procedure_code", "Nullable(String)"),
+    ("procedure_level", "Nullable(UInt8)"),
+    ("channel", "LowCardinality(Nullable(String))"),
+    ("submitter_type", "LowCardinality(Nullable(String))"),
+    ("submitter_id_local", "Nullable(String)"),
+    ("submitter_id_qg", "Nullable(String)"),
+    ("via_national_portal", "Nullable(Bool)"),
+    ("due_at", f"Nullable({TS})"),
+    ("fee_payment", "LowCardinality(Nullable(String))"),
+    ("postal_return", "Nullable(Bool)"),
+    ("procedure_name", "Nullable(String)"),
+    # processed
+    ("status", "Nullable(UInt8)"),
+    ("step_name", "Nullable(String)"),
+    ("supplement_requested", "Nullable(Bool)"),
+    # result returned
+    ("finished_at", f"Nullable({TS})"),
+    ("electronic_result", "Nullable(Bool)"),
+    ("result_channel", "LowCardinality(Nullable(String))"),
+    ("digitised", "Nullable(Bool)"),
+    ("paid_online", "Nullable(Bool)"),
+    # feedback
+    ("rating", "LowCardinality(Nullable(String))"),
+    ("complaint", "Nullable(Bool)"),
+    # lineage
+    ("encoding", "LowCardinality(String)"),
+    ("source_partition", "UInt16"),
+    ("source_offset", "Int64"),
+    ("counted_windows", "UInt8"),
+    ("ingested_at", TS),
+)
+"""``emc.dossier_events`` columns, in insert order. Event fields keep the Avro names.
+
+``counted_windows`` is a bit set of the rollup windows the event was counted in (1 = 1m,
+2 = 1h, 4 = 1d; 0 for events that are not receipts or came too late): the rollups can be
+recomputed exactly from the rows whose bit is set.
+"""
+
+COUNTED_BIT: dict[str, int] = {"1m": 1, "1h": 2, "1d": 4}
+
+ROLLUP_COUNTERS: tuple[str, ...] = (
+    "received",
+    "online",
+    "remote",
+    "via_national_portal",
+    "fee_dossiers",
+    "online_payment",
+)
+ROLLUP_RATES: tuple[str, ...] = (
+    "online_rate",
+    "remote_rate",
+    "via_national_portal_rate",
+    "online_payment_rate",
+)
+ROLLUP_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("unit_code", "LowCardinality(String)"),
+    ("window", "LowCardinality(String)"),
+    ("window_start", TS),
+    ("window_end", TS),
+    *((name, "UInt64") for name in ROLLUP_COUNTERS),
+    *((name, "Nullable(Float64)") for name in ROLLUP_RATES),
+    ("updated_at", TS),
+    ("version", "UInt64"),
+)
+"""``emc.unit_window_rollup`` columns, in insert order. Rates are fractions in [0, 1]."""
+
+
+def _columns_sql(columns: tuple[tuple[str, str], ...]) -> str:
+    return ",\n    ".join(f"`{name}` {kind}" for name, kind in columns)
+
+
+def ddl(database: str) -> list[str]:
+    """Statements that create (or leave untouched) the whole schema in ``database``."""
+    return [
+        f"CREATE DATABASE IF NOT EXISTS {database}",
+        f"""CREATE TABLE IF NOT EXISTS {database}.dossier_events (
+    {_columns_sql(EVENT_COLUMNS)}
+) ENGINE = ReplacingMergeTree(counted_windows)
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (unit_code, event_type, event_id)
+COMMENT 'One row per distinct event_id of the four lifecycle topics; read with FINAL.'""",
+        f"""CREATE TABLE IF NOT EXISTS {database}.unit_window_rollup (
+    {_columns_sql(ROLLUP_COLUMNS)}
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY (window, toYYYYMM(window_start))
+ORDER BY (window, unit_code, window_start)
+COMMENT 'Full-state per-unit window rows (1m, 1h, 1d); highest version wins; read FINAL.'""",
+        f"""CREATE VIEW IF NOT EXISTS {database}.unit_rollup_latest AS
+SELECT * FROM {database}.unit_window_rollup FINAL""",
+    ]

@@ -1,0 +1,163 @@
+"""Per-unit window state: event-time buckets of receipt counters, late handling and eviction.
+
+One :class:`UnitWindows` holds everything a unit needs for its 1-minute, 1-hour and 1-day
+buckets. It is compact (one int64 vector per open bucket), serialisable to bytes for a Faust
+table, and updated a whole batch at a time with numpy.
+
+Lateness is judged per unit against that unit's watermark (the largest receipt time seen from
+it before the batch): a bucket accepts events while ``bucket end + allowed lateness >
+watermark``. An event past every window's lateness is *late*: it is reported back to the caller
+and counted nowhere. Buckets are kept while late events may still reach them and while the
+rolling views (60 minutes, 24 hours, 30 days) need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from streams.core.indicators import N_COUNTERS
+from streams.core.windows import ROLLING_VIEWS, WINDOW_NAMES, WINDOW_SIZES_MS, window_starts
+
+BucketKey = tuple[str, int]
+"""(window name, window start in epoch ms)."""
+
+NO_WATERMARK = -(2**62)
+
+RETENTION_MS: dict[str, int] = {window: span for window, span in ROLLING_VIEWS.values()}
+"""How long after its end a bucket stays in state for the rolling views, ms."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lateness:
+    """Allowed lateness per window, ms."""
+
+    per_window_ms: Mapping[str, int]
+
+    @classmethod
+    def uniform(cls, ms: int) -> Lateness:
+        return cls({w: ms for w in WINDOW_NAMES})
+
+    def of(self, window: str) -> int:
+        return self.per_window_ms[window]
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What one batch did to a unit's windows."""
+
+    touched: set[BucketKey] = field(default_factory=set)
+    """Buckets whose counters changed: their full rows must be written again."""
+    late_mask: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Per input event: true if it was too late for every window (counted nowhere)."""
+    accepted: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
+    """Window name → per input event: true if that window counted it."""
+
+
+@dataclass(slots=True)
+class UnitWindows:
+    """Open buckets and watermark of one unit."""
+
+    watermark_ms: int = NO_WATERMARK
+    buckets: dict[BucketKey, npt.NDArray[np.int64]] = field(default_factory=dict)
+
+    def apply(
+        self,
+        times_ms: npt.NDArray[np.int64],
+        increments: npt.NDArray[np.int64],
+        lateness: Lateness,
+    ) -> ApplyResult:
+        """Add ``increments[i]`` to every bucket holding ``times_ms[i]`` that still accepts it.
+
+        ``times_ms`` are receipt instants (epoch ms), ``increments`` has shape
+        ``(len(times_ms), N_COUNTERS)``. The watermark moves to the largest time afterwards.
+        """
+        n = len(times_ms)
+        result = ApplyResult(late_mask=np.ones(n, dtype=bool))
+        if n == 0:
+            return result
+        for window in WINDOW_NAMES:
+            size = WINDOW_SIZES_MS[window]
+            starts = window_starts(times_ms, window)
+            accepted = starts + size + lateness.of(window) > self.watermark_ms
+            result.accepted[window] = accepted
+            result.late_mask &= ~accepted
+            if not accepted.any():
+                continue
+            acc_starts = starts[accepted]
+            uniq, inverse = np.unique(acc_starts, return_inverse=True)
+            sums = np.zeros((len(uniq), N_COUNTERS), dtype=np.int64)
+            np.add.at(sums, inverse, increments[accepted])
+            for start, add in zip(uniq.tolist(), sums, strict=True):
+                key = (window, int(start))
+                current = self.buckets.get(key)
+                self.buckets[key] = add.copy() if current is None else current + add
+                result.touched.add(key)
+        on_time = ~result.late_mask
+        if on_time.any():
+            self.watermark_ms = max(self.watermark_ms, int(times_ms[on_time].max()))
+        return result
+
+    def evict(self, lateness: Lateness) -> list[BucketKey]:
+        """Drop buckets no late event can reach and no rolling view needs; return their keys."""
+        dropped: list[BucketKey] = []
+        for key in list(self.buckets):
+            window, start = key
+            end = start + WINDOW_SIZES_MS[window]
+            keep_until = end + max(lateness.of(window), RETENTION_MS[window])
+            if keep_until <= self.watermark_ms:
+                del self.buckets[key]
+                dropped.append(key)
+        return dropped
+
+    def rolling(self, view: str, now_ms: int) -> npt.NDArray[np.int64]:
+        """Counters summed over the rolling ``view`` ('60m', '24h', '30d') ending at ``now_ms``.
+
+        A bucket counts when it starts inside ``(now_ms - span, now_ms]``: the view covers whole
+        buckets, so it may reach back up to one bucket further than the span.
+        """
+        window, span = ROLLING_VIEWS[view]
+        size = WINDOW_SIZES_MS[window]
+        total = np.zeros(N_COUNTERS, dtype=np.int64)
+        for (w, start), counts in self.buckets.items():
+            if w == window and now_ms - span < start + size and start <= now_ms:
+                total += counts
+        return total
+
+    def series(self, window: str) -> list[tuple[int, npt.NDArray[np.int64]]]:
+        """Buckets of ``window`` in state, oldest first."""
+        return sorted((s, c) for (w, s), c in self.buckets.items() if w == window)
+
+    def to_bytes(self) -> bytes:
+        """Compact serialisation for a Faust table value."""
+        return orjson.dumps(
+            {
+                "w": self.watermark_ms,
+                "b": [[w, s, c.tolist()] for (w, s), c in self.buckets.items()],
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> UnitWindows:
+        raw = orjson.loads(data)
+        buckets = {(str(w), int(s)): np.asarray(c, dtype=np.int64) for w, s, c in raw["b"]}
+        for key, counts in buckets.items():
+            if counts.shape != (N_COUNTERS,):
+                # A state written by a version with fewer counters: pad with zeros.
+                padded = np.zeros(N_COUNTERS, dtype=np.int64)
+                padded[: min(N_COUNTERS, len(counts))] = counts[:N_COUNTERS]
+                buckets[key] = padded
+        return cls(watermark_ms=int(raw["w"]), buckets=buckets)
+
+
+def rows_for(
+    unit_windows: UnitWindows, keys: Iterable[BucketKey]
+) -> list[tuple[str, int, npt.NDArray[np.int64]]]:
+    """(window, start ms, counters) of the given buckets, for the sink."""
+    return [
+        (w, s, unit_windows.buckets[(w, s)]) for (w, s) in keys if (w, s) in unit_windows.buckets
+    ]

@@ -1,0 +1,54 @@
+"""Event-time tumbling windows: pure functions over epoch milliseconds.
+
+A window is the half-open interval ``[start, start + size)`` in epoch ms. Minute and hour windows
+align to the epoch; day windows align to Asia/Ho_Chi_Minh midnight. Vietnam has kept UTC+07:00
+without daylight saving since 1975, so local midnight is a fixed offset (a test checks this
+against the IANA zone database).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+MINUTE_MS: Final = 60_000
+HOUR_MS: Final = 3_600_000
+DAY_MS: Final = 86_400_000
+LOCAL_OFFSET_MS: Final = 7 * HOUR_MS
+"""Asia/Ho_Chi_Minh is UTC+07:00 all year."""
+
+WINDOW_SIZES_MS: Final[dict[str, int]] = {"1m": MINUTE_MS, "1h": HOUR_MS, "1d": DAY_MS}
+"""Window name (as stored in ClickHouse) → length in ms."""
+WINDOW_NAMES: Final[tuple[str, ...]] = tuple(WINDOW_SIZES_MS)
+
+ROLLING_VIEWS: Final[dict[str, tuple[str, int]]] = {
+    "60m": ("1m", 60 * MINUTE_MS),
+    "24h": ("1h", 24 * HOUR_MS),
+    "30d": ("1d", 30 * DAY_MS),
+}
+"""Rolling view name → (window it sums, span in ms)."""
+
+
+def _alignment_ms(window: str) -> int:
+    return LOCAL_OFFSET_MS if window == "1d" else 0
+
+
+def window_start_ms(ts_ms: int, window: str) -> int:
+    """Start (epoch ms) of the ``window`` bucket holding instant ``ts_ms``."""
+    size = WINDOW_SIZES_MS[window]
+    shift = _alignment_ms(window)
+    return ((ts_ms + shift) // size) * size - shift
+
+
+def window_starts(ts_ms: npt.NDArray[np.int64], window: str) -> npt.NDArray[np.int64]:
+    """Vectorised :func:`window_start_ms` over an int64 array of epoch ms."""
+    size = WINDOW_SIZES_MS[window]
+    shift = _alignment_ms(window)
+    return ((ts_ms + shift) // size) * size - shift
+
+
+def window_end_ms(start_ms: int, window: str) -> int:
+    """Exclusive end (epoch ms) of the bucket starting at ``start_ms``."""
+    return start_ms + WINDOW_SIZES_MS[window]

@@ -1,0 +1,119 @@
+"""One settings object for the whole process, read from the environment.
+
+Variables use the ``EMC_`` prefix and ``__`` for nesting, e.g. ``EMC_KAFKA__BOOTSTRAP_SERVERS``,
+``EMC_CLICKHOUSE__DSN``, ``EMC_WEB__PORT``. Secrets (the ClickHouse DSN may carry a password)
+are ``SecretStr`` and never logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KafkaSettings(BaseModel):
+    """Where the lifecycle topics live and how the worker talks to the broker."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated ``host:port`` list."""
+    schema_registry_url: str | None = None
+    """Confluent schema registry; enables the Confluent wire format on input."""
+    partitions: int = Field(default=4, ge=1)
+    """Partitions of each lifecycle topic and state changelog, when the worker creates them."""
+    replication_factor: int = Field(default=1, ge=1)
+    single_record_batches: bool = False
+    """Send single-record produce batches. Required against tansu, whose end offsets are wrong
+    after multi-record batches (architecture.md); leave off against Apache Kafka."""
+    session_timeout_s: float = Field(default=10.0, gt=0)
+    """Consumer group session timeout, seconds. tansu rebalances take about half of it."""
+    group_id: str = "emc-worker"
+    """Faust application id: consumer group and prefix of the state changelog topics."""
+
+
+class ClickHouseSettings(BaseModel):
+    """The analytical store. ``chdb://PATH`` is the embedded engine, ``http(s)://…`` a server."""
+
+    dsn: SecretStr | None = None
+    """Default: ``chdb://{EMC_DATA_DIR}/clickhouse`` (embedded)."""
+    database: str = "emc"
+    insert_batch_rows: int = Field(default=50_000, ge=1)
+    """Largest insert, rows; a stream batch larger than this is split."""
+    retry_initial_s: float = Field(default=0.5, gt=0)
+    """First back-off when ClickHouse refuses an insert, seconds (doubles up to retry_max_s)."""
+    retry_max_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("database")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum():
+            raise ValueError("database must be a plain identifier (letters, digits, _)")
+        return value
+
+
+class WebSettings(BaseModel):
+    """The worker's HTTP server (live tables, health)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6066, ge=0, le=65535)
+
+
+class StreamSettings(BaseModel):
+    """How the agents batch and window."""
+
+    batch_max_events: int = Field(default=10_000, ge=1)
+    """Most events handed to the core at once."""
+    batch_within_s: float = Field(default=0.5, gt=0)
+    """Longest wait to fill a batch, seconds (bounds ClickHouse visibility latency)."""
+    allowed_lateness_1m_s: int = Field(default=3_600, ge=0)
+    """Seconds after a 1-minute window's end during which late events still correct it."""
+    allowed_lateness_1h_s: int = Field(default=7 * 86_400, ge=0)
+    allowed_lateness_1d_s: int = Field(default=7 * 86_400, ge=0)
+    max_future_skew_s: int = Field(default=86_400, ge=0)
+    """Events stamped further than this in the future (seconds) are rejected as invalid."""
+    max_message_bytes: int = Field(default=65_536, ge=256)
+    store: Literal["memory", "rocksdb"] = "memory"
+    """Faust table store: memory (rebuilt from changelogs) or rocksdb (on disk under data_dir)."""
+    summary_interval_s: float = Field(default=5.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything the process reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EMC_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Path("./var")
+    """Local state: embedded ClickHouse, Faust table stores."""
+    config_dir: Path = REPO_ROOT / "config"
+    """Reference data: units.csv and friends."""
+    log_level: str = "info"
+    kafka: KafkaSettings = KafkaSettings()
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
+    web: WebSettings = WebSettings()
+    stream: StreamSettings = StreamSettings()
+
+    @property
+    def units_path(self) -> Path:
+        return self.config_dir / "units.csv"
+
+    def clickhouse_dsn(self) -> str:
+        """The ClickHouse DSN in force (secret: do not log it)."""
+        if self.clickhouse.dsn is not None:
+            return self.clickhouse.dsn.get_secret_value()
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    def redacted_clickhouse_dsn(self) -> str:
+        """The DSN with any password replaced by ``***``, for logs and banners."""
+        dsn = self.clickhouse_dsn()
+        scheme, sep, rest = dsn.partition("://")
+        if "@" in rest:
+            creds, _, host = rest.rpartition("@")
+            user = creds.split(":", 1)[0]
+            return f"{scheme}{sep}{user}:***@{host}"
+        return dsn
