@@ -1,0 +1,59 @@
+"""Starting the worker: reference data, ClickHouse schema, topics, then the Faust worker."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+
+from sinks.clickhouse import ClickHouseSink
+from sinks.errors import SinkUnavailableError
+from streams.app import create_app
+from streams.registry import UnitRegistry
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+log = logging.getLogger("emc.runner")
+
+
+def open_sink(settings: Settings, wait_s: float = 60.0) -> ClickHouseSink:
+    """Connect to ClickHouse and create the schema, waiting up to ``wait_s`` s for a server."""
+    sink = ClickHouseSink(
+        settings.clickhouse_dsn(),
+        settings.clickhouse.database,
+        settings.clickhouse.insert_batch_rows,
+    )
+    deadline = time.monotonic() + wait_s
+    delay = settings.clickhouse.retry_initial_s
+    while True:
+        try:
+            sink.ensure_schema()
+            return sink
+        except SinkUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("ClickHouse at %s not reachable yet", settings.redacted_clickhouse_dsn())
+            time.sleep(delay)
+            delay = min(delay * 2, settings.clickhouse.retry_max_s)
+
+
+def run_worker(settings: Settings, *, print_summary: bool = False) -> None:
+    """Run the Faust worker until SIGTERM/SIGINT; returns after a clean shutdown."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    registry = UnitRegistry.load(settings.units_path)
+    sink = open_sink(settings)
+    ensure_topics(
+        settings.kafka.bootstrap_servers,
+        settings.kafka.partitions,
+        settings.kafka.replication_factor,
+    )
+    app = create_app(settings, registry, sink, print_summary=print_summary)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    finally:
+        sink.close()
