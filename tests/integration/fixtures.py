@@ -1,0 +1,160 @@
+"""Fixtures for integration tests: a real tansu broker and real `emc worker` processes on chdb.
+
+Each test gets its own broker (so its own topics) and its own data directory (so its own
+ClickHouse engine). ClickHouse is read with `emc query` in a child process once the worker has
+stopped: chdb allows one data path per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.broker import EmbeddedBroker, free_port
+from streams.topics import ensure_topics
+
+EMC = [sys.executable, "-m", "streams.cli"]
+
+
+@dataclass
+class WorkerProcess:
+    """An `emc worker` child process and how to talk to it."""
+
+    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+    web_port: int
+    log_path: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def progress(self) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.web_port}/emc/progress"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return json.loads(resp.read())  # type: ignore[no-any-return]
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{self.log()}")
+            try:
+                self.progress()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"worker not ready in {timeout_s} s:\n{self.log()}")
+
+    def wait_consumed(self, n: int, timeout_s: float = 90.0) -> dict[str, Any]:
+        """Wait until the worker has processed at least ``n`` messages (and a little longer)."""
+        deadline = time.monotonic() + timeout_s
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited:\n{self.log()}")
+            try:
+                last = self.progress()
+            except OSError:
+                last = {}
+            if last.get("consumed", 0) >= n:
+                return last
+            time.sleep(0.2)
+        raise AssertionError(f"worker consumed {last} of {n} in {timeout_s} s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                raise AssertionError(f"worker did not stop on {sig}:\n{self.log()}") from None
+        return self.proc.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+
+def query_json(env: dict[str, str], sql: str) -> list[dict[str, Any]]:
+    """Rows of ``sql`` as dicts, run by `emc query` in a child process with ``env``."""
+    out = subprocess.run(
+        [*EMC, "query", sql, "--format", "json"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise AssertionError(f"emc query failed: {out.stderr.decode()}")
+    return [json.loads(line) for line in out.stdout.decode().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def broker_factory() -> Iterator[Callable[..., EmbeddedBroker]]:
+    """Start tansu brokers (with the project's topics); all are stopped after the test."""
+    started: list[EmbeddedBroker] = []
+
+    def make(partitions: int = 4) -> EmbeddedBroker:
+        broker = EmbeddedBroker().start()
+        started.append(broker)
+        ensure_topics(broker.bootstrap_servers, partitions)
+        return broker
+
+    yield make
+    for broker in started:
+        broker.stop()
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start `emc worker` child processes; any still running are killed after the test."""
+    started: list[WorkerProcess] = []
+
+    def make(
+        broker: EmbeddedBroker,
+        data_dir: Path | None = None,
+        group_id: str = "emc-test",
+        **env_overrides: str,
+    ) -> WorkerProcess:
+        data = data_dir or tmp_path / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("EMC_")},
+            "EMC_DATA_DIR": str(data),
+            "EMC_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "EMC_KAFKA__SINGLE_RECORD_BATCHES": "true",
+            "EMC_KAFKA__SESSION_TIMEOUT_S": "6",
+            "EMC_KAFKA__GROUP_ID": group_id,
+            "EMC_WEB__PORT": str(port),
+            "EMC_STREAM__BATCH_WITHIN_S": "0.2",
+            "EMC_LOG_LEVEL": "warning",
+            **env_overrides,
+        }
+        log_path = data / f"worker-{len(started)}.log"
+        proc = subprocess.Popen(
+            [*EMC, "worker"],
+            env=env,
+            stdout=log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        worker = WorkerProcess(proc=proc, env=env, web_port=port, log_path=log_path)
+        started.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield make
+    for worker in started:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+            worker.proc.wait(10)
