@@ -39,7 +39,7 @@ from streams.summary import live_snapshot, render_summary
 log = logging.getLogger("emc.app")
 
 
-class UnitPartitionedTable(Table):  # type: ignore[misc]
+class UnitPartitionedTable(Table):
     """A table whose keys start with a unit code and live in that unit's partition.
 
     Keys are ``unit_code`` or ``unit_code|…``. The changelog partition of a key is the partition
@@ -163,7 +163,7 @@ def create_app(
     app.emc_sink = sink  # type: ignore[attr-defined]
 
     @app.agent(source, name="dossier_events")
-    async def dossier_events(stream: faust.StreamT[bytes]) -> None:
+    async def dossier_events(stream: Any) -> None:
         async for events in stream.take_events(
             settings.stream.batch_max_events, within=settings.stream.batch_within_s
         ):
@@ -193,7 +193,7 @@ def create_app(
             processor.commit_state(outcome)
 
     @app.on_partitions_revoked.connect
-    async def _forget(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+    async def _forget(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         processor.forget_units()
 
     @app.page("/emc/progress")
@@ -229,18 +229,14 @@ def create_app(
 class _StrKeyed(MutableMapping[str, bytes]):
     """``MutableMapping[str, bytes]`` view of a raw-keyed Faust table (keys stored as UTF-8)."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Any) -> None:
         self._table = table
-
-    def get(self, key: str, default: bytes | None = None) -> bytes | None:
-        value = self._table.get(key.encode())
-        return default if value is None else value
 
     def __getitem__(self, key: str) -> bytes:
         value = self._table[key.encode()]
         if value is None:
             raise KeyError(key)
-        return value  # type: ignore[no-any-return]
+        return bytes(value)
 
     def __setitem__(self, key: str, value: bytes) -> None:
         self._table[key.encode()] = value

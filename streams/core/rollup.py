@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
 from streams.core.indicators import N_COUNTERS
 from streams.core.windows import ROLLING_VIEWS, WINDOW_NAMES, WINDOW_SIZES_MS, window_starts
@@ -133,25 +132,41 @@ class UnitWindows:
         return sorted((s, c) for (w, s), c in self.buckets.items() if w == window)
 
     def to_bytes(self) -> bytes:
-        """Compact serialisation for a Faust table value."""
-        return orjson.dumps(
-            {
-                "w": self.watermark_ms,
-                "b": [[w, s, c.tolist()] for (w, s), c in self.buckets.items()],
-            }
-        )
+        """Compact binary form for a Faust table value (int64 little-endian words).
+
+        Layout: ``[version=1, watermark, n_counters, n_buckets]`` then per bucket
+        ``[window index, start ms, counters…]``.
+        """
+        n = len(self.buckets)
+        words = np.empty(4 + n * (2 + N_COUNTERS), dtype="<i8")
+        words[:4] = (_FORMAT_VERSION, self.watermark_ms, N_COUNTERS, n)
+        if n:
+            body = words[4:].reshape(n, 2 + N_COUNTERS)
+            for row, ((window, start), counts) in zip(body, self.buckets.items(), strict=True):
+                row[0] = _WINDOW_INDEX[window]
+                row[1] = start
+                row[2:] = counts
+        return words.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> UnitWindows:
-        raw = orjson.loads(data)
-        buckets = {(str(w), int(s)): np.asarray(c, dtype=np.int64) for w, s, c in raw["b"]}
-        for key, counts in buckets.items():
-            if counts.shape != (N_COUNTERS,):
-                # A state written by a version with fewer counters: pad with zeros.
-                padded = np.zeros(N_COUNTERS, dtype=np.int64)
-                padded[: min(N_COUNTERS, len(counts))] = counts[:N_COUNTERS]
-                buckets[key] = padded
-        return cls(watermark_ms=int(raw["w"]), buckets=buckets)
+        """Inverse of :meth:`to_bytes`; a state written with fewer counters is zero-padded."""
+        words = np.frombuffer(data, dtype="<i8")
+        version, watermark, n_counters, n = (int(x) for x in words[:4])
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"unknown unit window state format {version}")
+        body = words[4:].reshape(n, 2 + n_counters)
+        buckets: dict[BucketKey, npt.NDArray[np.int64]] = {}
+        for row in body:
+            counts = np.zeros(N_COUNTERS, dtype=np.int64)
+            k = min(N_COUNTERS, n_counters)
+            counts[:k] = row[2 : 2 + k]
+            buckets[(WINDOW_NAMES[int(row[0])], int(row[1]))] = counts
+        return cls(watermark_ms=watermark, buckets=buckets)
+
+
+_FORMAT_VERSION = 1
+_WINDOW_INDEX = {name: i for i, name in enumerate(WINDOW_NAMES)}
 
 
 def rows_for(

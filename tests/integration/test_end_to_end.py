@@ -55,35 +55,62 @@ def received(
 
 def scripted_stream() -> list[tuple[str, bytes | None, bytes]]:
     """(topic, key, value) of the scripted stream, in produce order."""
-    r1 = received("r1", "HA_NOI", "D1", ms(2024, 1, 18, 8, 0, 10, 0), "online", "citizen", True,
-                  "online")
-    r2 = received("r2", "HA_NOI", "D2", ms(2024, 1, 18, 8, 0, 50, 0), "online", "officer", False,
-                  "none")
-    r3 = received("r3", "HA_NOI", "D3", ms(2024, 1, 18, 8, 1, 5, 0), "in_person", "citizen", False,
-                  "in_person")
-    r4 = received("r4", "HA_NOI", "D4", ms(2024, 1, 18, 8, 0, 30, 0), "postal", "business", False,
-                  "none")
-    r5 = received("r5", "DA_NANG", "E1", ms(2024, 1, 18, 23, 59, 59, 999), "online", "citizen",
-                  False, "none")
-    r6 = received("r6", "DA_NANG", "E2", ms(2024, 1, 19, 0, 0, 0, 0), "online", "business", False,
-                  "none")
+    r1 = received(
+        "r1", "HA_NOI", "D1", ms(2024, 1, 18, 8, 0, 10, 0), "online", "citizen", True, "online"
+    )
+    r2 = received(
+        "r2", "HA_NOI", "D2", ms(2024, 1, 18, 8, 0, 50, 0), "online", "officer", False, "none"
+    )
+    r3 = received(
+        "r3",
+        "HA_NOI",
+        "D3",
+        ms(2024, 1, 18, 8, 1, 5, 0),
+        "in_person",
+        "citizen",
+        False,
+        "in_person",
+    )
+    r4 = received(
+        "r4", "HA_NOI", "D4", ms(2024, 1, 18, 8, 0, 30, 0), "postal", "business", False, "none"
+    )
+    r5 = received(
+        "r5", "DA_NANG", "E1", ms(2024, 1, 18, 23, 59, 59, 999), "online", "citizen", False, "none"
+    )
+    r6 = received(
+        "r6", "DA_NANG", "E2", ms(2024, 1, 19, 0, 0, 0, 0), "online", "business", False, "none"
+    )
     processed = {
-        "event_id": "p1", "unit_code": "HA_NOI", "dossier_id": "D1",
-        "event_time": ms(2024, 1, 18, 9, 0, 0, 0), "status": 4, "step_name": "Thẩm định",
+        "event_id": "p1",
+        "unit_code": "HA_NOI",
+        "dossier_id": "D1",
+        "event_time": ms(2024, 1, 18, 9, 0, 0, 0),
+        "status": 4,
+        "step_name": "Thẩm định",
         "supplement_requested": False,
     }
     result = {
-        "event_id": "x1", "unit_code": "HA_NOI", "dossier_id": "D1",
-        "event_time": ms(2024, 1, 18, 10, 0, 0, 0), "finished_at": ms(2024, 1, 18, 9, 59, 0, 0),
-        "electronic_result": True, "result_channel": "online", "digitised": True,
+        "event_id": "x1",
+        "unit_code": "HA_NOI",
+        "dossier_id": "D1",
+        "event_time": ms(2024, 1, 18, 10, 0, 0, 0),
+        "finished_at": ms(2024, 1, 18, 9, 59, 0, 0),
+        "electronic_result": True,
+        "result_channel": "online",
+        "digitised": True,
         "paid_online": True,
     }
     feedback = {
-        "event_id": "f1", "unit_code": "HA_NOI", "dossier_id": "D1",
-        "event_time": ms(2024, 1, 18, 11, 0, 0, 0), "rating": "satisfied", "complaint": False,
+        "event_id": "f1",
+        "unit_code": "HA_NOI",
+        "dossier_id": "D1",
+        "event_time": ms(2024, 1, 18, 11, 0, 0, 0),
+        "rating": "satisfied",
+        "complaint": False,
     }
-    unknown = received("u1", "NOT_A_UNIT", "Z1", ms(2024, 1, 18, 8, 0, 0, 0), "online", "citizen",
-                       False, "none")
+    unknown = received(
+        "u1", "NOT_A_UNIT", "Z1", ms(2024, 1, 18, 8, 0, 0, 0), "online", "citizen", False, "none"
+    )
     rec = TOPIC_BY_TYPE[EventType.RECEIVED]
     return [
         (rec, b"HA_NOI", encode_avro(EventType.RECEIVED, r1)),
@@ -91,7 +118,11 @@ def scripted_stream() -> list[tuple[str, bytes | None, bytes]]:
         (rec, b"HA_NOI", encode_json(r3)),
         (rec, b"HA_NOI", encode_json(r1)),  # duplicate of r1, other encoding
         (rec, b"HA_NOI", encode_avro(EventType.RECEIVED, r4)),  # out of order within 08:00
-        (TOPIC_BY_TYPE[EventType.PROCESSED], b"HA_NOI", encode_avro(EventType.PROCESSED, processed)),
+        (
+            TOPIC_BY_TYPE[EventType.PROCESSED],
+            b"HA_NOI",
+            encode_avro(EventType.PROCESSED, processed),
+        ),
         (TOPIC_BY_TYPE[EventType.RESULT_RETURNED], b"HA_NOI", encode_json(result)),
         (TOPIC_BY_TYPE[EventType.FEEDBACK], b"HA_NOI", encode_json(feedback)),
         (TOPIC_BY_TYPE[EventType.FEEDBACK], b"HA_NOI", encode_json(feedback)),  # duplicate
