@@ -69,7 +69,7 @@ class _SimulatorThread(threading.Thread):
                 now = int(time.time() * 1000)
                 self.producer.send_all(self.sim.events_between(last, now, self.rate))
                 last = now
-            self.producer.flush()
+            self.producer.close()
         except BaseException as exc:  # reported by the caller
             self.error = exc
 
@@ -107,6 +107,8 @@ def run(rate: float, duration: float | None, partitions: int, time_scale: float,
     from streams.topics import ensure_topics
 
     base = _settings()
+    if "EMC_LOG_LEVEL" not in os.environ:
+        base = base.model_copy(update={"log_level": "warning"})  # keep the summary readable
     data_dir = base.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_path=data_dir / "tansu.log")

@@ -1,9 +1,9 @@
 """Errors raised by the streams package.
 
-    EmcError
-    ├── ConfigError          bad settings or reference data (config/units.csv, …)
-    ├── DecodeError          a message that cannot become an event (dead-lettered, with a reason)
-    └── BrokerError          the embedded broker could not be started or reached
+EmcError
+├── ConfigError          bad settings or reference data (config/units.csv, …)
+├── DecodeError          a message that cannot become an event (dead-lettered, with a reason)
+└── BrokerError          the embedded broker could not be started or reached
 """
 
 from __future__ import annotations

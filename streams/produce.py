@@ -80,6 +80,13 @@ class EventProducer:
         if self._errors:
             raise BrokerError(f"{len(self._errors)} messages failed: {self._errors[0]}")
 
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Flush, then release the client (no reconnect attempts after the broker is gone)."""
+        try:
+            self.flush(timeout_s)
+        finally:
+            self._producer = None  # type: ignore[assignment]
+
     def _delivered(self, err: object, msg: object) -> None:
         if err is not None:
             self._errors.append(str(err))

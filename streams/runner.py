@@ -49,7 +49,7 @@ def run_worker(settings: Settings, *, print_summary: bool = False) -> None:
         settings.kafka.replication_factor,
     )
     app = create_app(settings, registry, sink, print_summary=print_summary)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -69,7 +69,7 @@ def render_summary(
     busiest = sorted(active, key=lambda r: -r["60m"]["received"])[:top]
     for r in busiest:
         lines.append(
-            f"  {r['unit_code']:<24} {r['60m']['received']:>8} {_pct(r['60m']['online_rate'])} "
+            f"  {r['name_vi'][:24]:<24} {r['60m']['received']:>8} {_pct(r['60m']['online_rate'])} "
             f"{_pct(r['60m']['remote_rate'])} {r['24h']['received']:>8} "
             f"{_pct(r['24h']['online_rate'])}"
         )
