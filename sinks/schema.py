@@ -7,6 +7,8 @@ and day windows start at local midnight. ``ingested_at``/``updated_at`` are wall
 
 from __future__ import annotations
 
+from streams.core.indicators import COUNTERS, RATES
+
 TZ = "Asia/Ho_Chi_Minh"
 TS = f"DateTime64(3, '{TZ}')"
 
@@ -57,20 +59,8 @@ recomputed exactly from the rows whose bit is set.
 
 COUNTED_BIT: dict[str, int] = {"1m": 1, "1h": 2, "1d": 4}
 
-ROLLUP_COUNTERS: tuple[str, ...] = (
-    "received",
-    "online",
-    "remote",
-    "via_national_portal",
-    "fee_dossiers",
-    "online_payment",
-)
-ROLLUP_RATES: tuple[str, ...] = (
-    "online_rate",
-    "remote_rate",
-    "via_national_portal_rate",
-    "online_payment_rate",
-)
+ROLLUP_COUNTERS: tuple[str, ...] = COUNTERS
+ROLLUP_RATES: tuple[str, ...] = tuple(RATES)
 ROLLUP_COLUMNS: tuple[tuple[str, str], ...] = (
     ("unit_code", "LowCardinality(String)"),
     ("window", "LowCardinality(String)"),
@@ -81,7 +71,31 @@ ROLLUP_COLUMNS: tuple[tuple[str, str], ...] = (
     ("updated_at", TS),
     ("version", "UInt64"),
 )
-"""``emc.unit_window_rollup`` columns, in insert order. Rates are fractions in [0, 1]."""
+"""``emc.unit_window_rollup`` columns, in insert order. Counters and rates are defined in
+:mod:`streams.core.indicators`: rates are fractions in [0, 1], ``avg_processing_s`` is seconds,
+``processing_ms_sum`` milliseconds."""
+
+ANOMALY_REASONS: tuple[str, ...] = (
+    "processed_without_receipt",
+    "result_without_receipt",
+    "feedback_without_receipt",
+    "status_backwards",
+    "result_before_receipt",
+    "feedback_before_result",
+)
+"""Why a lifecycle is impossible (``emc.lifecycle_anomalies.reason``)."""
+
+ANOMALY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("unit_code", "LowCardinality(String)"),
+    ("dossier_id", "String"),
+    ("event_id", "String"),
+    ("event_type", "LowCardinality(String)"),
+    ("reason", "LowCardinality(String)"),
+    ("detail", "String"),
+    ("event_time", TS),
+    ("detected_at", TS),
+)
+"""``emc.lifecycle_anomalies`` columns: one row per (dossier, event, reason)."""
 
 
 def _columns_sql(columns: tuple[tuple[str, str], ...]) -> str:
@@ -104,6 +118,12 @@ COMMENT 'One row per distinct event_id of the four lifecycle topics; read with F
 PARTITION BY (window, toYYYYMM(window_start))
 ORDER BY (window, unit_code, window_start)
 COMMENT 'Full-state per-unit window rows (1m, 1h, 1d); highest version wins; read FINAL.'""",
+        f"""CREATE TABLE IF NOT EXISTS {database}.lifecycle_anomalies (
+    {_columns_sql(ANOMALY_COLUMNS)}
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (unit_code, reason, dossier_id, event_id)
+COMMENT 'Impossible dossier lifecycles: a result with no receipt, a status going backwards, ...'""",
         f"""CREATE VIEW IF NOT EXISTS {database}.unit_rollup_latest AS
 SELECT * FROM {database}.unit_window_rollup FINAL""",
     ]

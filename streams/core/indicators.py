@@ -1,13 +1,22 @@
-"""Receipt indicators: which counters a received dossier adds to, and the rates over them.
+"""Indicators: the counters a dossier adds to its receipt-time buckets, and the rates over them.
 
-Counters are int64 columns of a bucket vector, in the order of :data:`RECEIPT_COUNTERS`.
-Rates are fractions in [0, 1] (``None`` when the denominator is zero), following domain.md:
+Counters are int64 columns of a bucket vector, in the order of :data:`COUNTERS`. Every counter
+is attributed to the window of the dossier's *receipt* time, as domain.md says, also when the
+event that moves it (a result, a feedback) comes later. Rates are fractions in [0, 1] (``None``
+when the denominator is zero), except ``avg_processing_s`` (seconds):
 
 - online rate = online receipts / receipts;
 - remote rate = online receipts not submitted by a one-stop officer / receipts (proposed
   definition of "trực tuyến từ xa");
 - via-national-portal rate = receipts through the national portal / receipts;
-- online payment rate = fees paid online / receipts with a fee.
+- online payment rate = fees paid online / receipts with a fee;
+- on-time rate = dossiers finished by their due time / (finished dossiers + open dossiers past
+  their due time) (QĐ 766 §2.1: finished_at ≤ due_at; still-open dossiers past due count late);
+- average processing time = Σ(finished_at − received time) / finished dossiers, seconds;
+- fully-online rate = online receipts of level-4 procedures whose result was returned
+  electronically / receipts;
+- digitisation rate = results with digitised components and an electronic result / results;
+- satisfaction rate = satisfied or very satisfied feedback / feedback received.
 """
 
 from __future__ import annotations
@@ -25,37 +34,49 @@ RECEIPT_COUNTERS: Final[tuple[str, ...]] = (
     "fee_dossiers",
     "online_payment",
 )
-N_COUNTERS: Final = len(RECEIPT_COUNTERS)
-COUNTER_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(RECEIPT_COUNTERS)}
+"""Counters a received event sets (the first columns of every bucket vector)."""
+LIFECYCLE_COUNTERS: Final[tuple[str, ...]] = (
+    "finished",
+    "finished_on_time",
+    "overdue_open",
+    "processing_ms_sum",
+    "fully_online",
+    "results",
+    "results_digitised",
+    "feedback",
+    "satisfied",
+)
+"""Counters moved by later lifecycle events or by the passing of due times.
 
-RATES: Final[dict[str, tuple[str, str]]] = {
-    "online_rate": ("online", "received"),
-    "remote_rate": ("remote", "received"),
-    "via_national_portal_rate": ("via_national_portal", "received"),
-    "online_payment_rate": ("online_payment", "fee_dossiers"),
+``processing_ms_sum`` is in milliseconds; ``overdue_open`` can go down again (a dossier past due
+that then finishes moves to ``finished``)."""
+COUNTERS: Final[tuple[str, ...]] = RECEIPT_COUNTERS + LIFECYCLE_COUNTERS
+N_COUNTERS: Final = len(COUNTERS)
+COUNTER_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(COUNTERS)}
+
+RATES: Final[dict[str, tuple[str, tuple[str, ...], float]]] = {
+    "online_rate": ("online", ("received",), 1.0),
+    "remote_rate": ("remote", ("received",), 1.0),
+    "via_national_portal_rate": ("via_national_portal", ("received",), 1.0),
+    "online_payment_rate": ("online_payment", ("fee_dossiers",), 1.0),
+    "on_time_rate": ("finished_on_time", ("finished", "overdue_open"), 1.0),
+    "avg_processing_s": ("processing_ms_sum", ("finished",), 0.001),
+    "fully_online_rate": ("fully_online", ("received",), 1.0),
+    "digitisation_rate": ("results_digitised", ("results",), 1.0),
+    "satisfaction_rate": ("satisfied", ("feedback",), 1.0),
 }
-"""Rate name → (numerator counter, denominator counter)."""
+"""Rate name → (numerator counter, denominator counters summed, factor)."""
 
 
 def receipt_vector(event: dict[str, Any]) -> npt.NDArray[np.int64]:
-    """Counter increments (one row of :data:`RECEIPT_COUNTERS`) for one received event."""
-    online = event["channel"] == "online"
-    fee = event["fee_payment"] != "none"
-    return np.array(
-        [
-            1,
-            online,
-            online and event["submitter_type"] != "officer",
-            bool(event["via_national_portal"]),
-            fee,
-            event["fee_payment"] == "online",
-        ],
-        dtype=np.int64,
-    )
+    """Counter increments (a vector over :data:`COUNTERS`) for one received event."""
+    return receipt_matrix([event])[0]
 
 
 def receipt_matrix(events: list[dict[str, Any]]) -> npt.NDArray[np.int64]:
-    """Counter increments for many received events: shape ``(len(events), N_COUNTERS)``."""
+    """Counter increments for many received events: shape ``(len(events), N_COUNTERS)``.
+
+    Only the receipt counters are set; lifecycle counters are zero."""
     out = np.zeros((len(events), N_COUNTERS), dtype=np.int64)
     if not events:
         return out
@@ -75,7 +96,7 @@ def receipt_matrix(events: list[dict[str, Any]]) -> npt.NDArray[np.int64]:
 def rates(counts: npt.NDArray[np.int64] | list[int]) -> dict[str, float | None]:
     """Every rate of :data:`RATES` from one counter vector; ``None`` where undefined."""
     result: dict[str, float | None] = {}
-    for name, (num, den) in RATES.items():
-        d = int(counts[COUNTER_INDEX[den]])
-        result[name] = int(counts[COUNTER_INDEX[num]]) / d if d else None
+    for name, (num, dens, factor) in RATES.items():
+        d = sum(int(counts[COUNTER_INDEX[den]]) for den in dens)
+        result[name] = int(counts[COUNTER_INDEX[num]]) * factor / d if d else None
     return result

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from streams.core.indicators import COUNTER_INDEX, RECEIPT_COUNTERS, rates, receipt_matrix
+from streams.core.indicators import (
+    COUNTER_INDEX,
+    N_COUNTERS,
+    RECEIPT_COUNTERS,
+    rates,
+    receipt_matrix,
+)
 from streams.core.rollup import Lateness, UnitWindows
 from streams.core.windows import DAY_MS, HOUR_MS, MINUTE_MS
 
@@ -62,7 +68,7 @@ def test_counts_and_rates_hand_computed() -> None:
     assert r["online_rate"] == 0.5
     assert r["remote_rate"] == 0.25
     assert r["online_payment_rate"] == 0.5
-    assert rates(np.zeros(len(RECEIPT_COUNTERS), dtype=np.int64))["online_rate"] is None
+    assert rates(np.zeros(N_COUNTERS, dtype=np.int64))["online_rate"] is None
     assert w.watermark_ms == T0 + 65_000
 
 
