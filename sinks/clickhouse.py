@@ -18,10 +18,12 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from sinks.errors import SinkError, SinkUnavailableError
-from sinks.schema import EVENT_COLUMNS, ROLLUP_COLUMNS, ddl
+from sinks.schema import ANOMALY_COLUMNS, EVENT_COLUMNS, OVERDUE_COLUMNS, ROLLUP_COLUMNS, ddl
 
 EVENT_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in EVENT_COLUMNS)
 ROLLUP_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in ROLLUP_COLUMNS)
+ANOMALY_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in ANOMALY_COLUMNS)
+OVERDUE_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in OVERDUE_COLUMNS)
 
 
 @dataclass(slots=True)
@@ -30,6 +32,8 @@ class SinkBatch:
 
     events: list[list[Any]] = field(default_factory=lambda: [[] for _ in EVENT_COLUMN_NAMES])
     rollups: list[list[Any]] = field(default_factory=lambda: [[] for _ in ROLLUP_COLUMN_NAMES])
+    anomalies: list[list[Any]] = field(default_factory=lambda: [[] for _ in ANOMALY_COLUMN_NAMES])
+    overdue: list[list[Any]] = field(default_factory=lambda: [[] for _ in OVERDUE_COLUMN_NAMES])
 
     @property
     def event_rows(self) -> int:
@@ -45,6 +49,14 @@ class SinkBatch:
 
     def add_rollup(self, row: Sequence[Any]) -> None:
         for column, value in zip(self.rollups, row, strict=True):
+            column.append(value)
+
+    def add_anomaly(self, row: Sequence[Any]) -> None:
+        for column, value in zip(self.anomalies, row, strict=True):
+            column.append(value)
+
+    def add_overdue(self, row: Sequence[Any]) -> None:
+        for column, value in zip(self.overdue, row, strict=True):
             column.append(value)
 
 
@@ -92,9 +104,14 @@ class ClickHouseSink:
         return list(result.result_rows)
 
     def write(self, batch: SinkBatch) -> None:
-        """Insert a batch: events first, then the rollup rows they produced."""
+        """Insert a batch: events, anomalies and overdue marks first, then the rollup rows.
+
+        Every table is idempotent under re-insertion, so a batch retried after a partial
+        failure converges to the same content."""
         with self._lock:
             self._insert("dossier_events", EVENT_COLUMN_NAMES, batch.events)
+            self._insert("lifecycle_anomalies", ANOMALY_COLUMN_NAMES, batch.anomalies)
+            self._insert("dossier_overdue", OVERDUE_COLUMN_NAMES, batch.overdue)
             self._insert("unit_window_rollup", ROLLUP_COLUMN_NAMES, batch.rollups)
 
     def close(self) -> None:
@@ -104,6 +121,8 @@ class ClickHouseSink:
 
     def _insert(self, table: str, names: Sequence[str], columns: list[list[Any]]) -> None:
         total = len(columns[0])
+        if total == 0:
+            return
         step = self.insert_batch_rows
         for lo in range(0, total, step):
             chunk = columns if total <= step else [c[lo : lo + step] for c in columns]

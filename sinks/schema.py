@@ -81,7 +81,6 @@ ANOMALY_REASONS: tuple[str, ...] = (
     "feedback_without_receipt",
     "status_backwards",
     "result_before_receipt",
-    "feedback_before_result",
 )
 """Why a lifecycle is impossible (``emc.lifecycle_anomalies.reason``)."""
 
@@ -96,6 +95,22 @@ ANOMALY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("detected_at", TS),
 )
 """``emc.lifecycle_anomalies`` columns: one row per (dossier, event, reason)."""
+
+OVERDUE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("unit_code", "LowCardinality(String)"),
+    ("dossier_id", "String"),
+    ("received_at", TS),
+    ("due_at", TS),
+    ("marked_windows", "UInt8"),
+    ("cleared_windows", "UInt8"),
+    ("marked_at", TS),
+    ("version", "UInt64"),
+)
+"""``emc.dossier_overdue`` columns: open dossiers that passed their due time.
+
+``marked_windows`` are the windows (bits as ``counted_windows``) whose ``overdue_open`` counted
+the dossier; ``cleared_windows`` those where a later result took it out again. ``marked_at`` is
+the unit's event-time watermark when the due time passed."""
 
 
 def _columns_sql(columns: tuple[tuple[str, str], ...]) -> str:
@@ -124,6 +139,11 @@ COMMENT 'Full-state per-unit window rows (1m, 1h, 1d); highest version wins; rea
 PARTITION BY toYYYYMM(event_time)
 ORDER BY (unit_code, reason, dossier_id, event_id)
 COMMENT 'Impossible dossier lifecycles: a result with no receipt, a status going backwards, ...'""",
+        f"""CREATE TABLE IF NOT EXISTS {database}.dossier_overdue (
+    {_columns_sql(OVERDUE_COLUMNS)}
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (unit_code, dossier_id)
+COMMENT 'Dossiers counted in overdue_open, and where that was undone; read with FINAL.'""",
         f"""CREATE VIEW IF NOT EXISTS {database}.unit_rollup_latest AS
 SELECT * FROM {database}.unit_window_rollup FINAL""",
     ]

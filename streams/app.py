@@ -144,7 +144,7 @@ def create_app(
         )
         for name, help_text in (
             ("unit_windows", "unit_code → open window buckets and watermark"),
-            ("dossier_state", "unit_code|dossier_id → event ids seen"),
+            ("dossier_state", "unit_code|dossier_id → lifecycle state (streams/lifecycle.py)"),
         )
     }
     processor = BatchProcessor(
@@ -153,6 +153,8 @@ def create_app(
         lateness=lateness_from(settings),
         unit_table=_StrKeyed(tables["unit_windows"]),
         dossier_table=_StrKeyed(tables["dossier_state"]),
+        lifecycle_grace_ms=settings.stream.lifecycle_grace_s * 1000,
+        dossier_retention_ms=settings.stream.dossier_retention_s * 1000,
     )
     processor.unit_partitions = unit_partitions
     source = app.topic(*LIFECYCLE_TOPICS, key_type=bytes, value_type=bytes)
@@ -209,6 +211,7 @@ def create_app(
                 "rollup_rows": s.rollup_rows,
                 "dead_letters": dict(s.dead_letters),
                 "late_by_unit": dict(s.late_by_unit),
+                "anomalies": dict(s.anomalies),
                 "last_batch_at_ms": s.last_batch_at_ms,
             }
         )

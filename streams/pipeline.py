@@ -10,6 +10,7 @@ a dossier's state lives in its unit's partition.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, MutableMapping
@@ -17,17 +18,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 
 from sinks.clickhouse import SinkBatch
 from sinks.schema import COUNTED_BIT, EVENT_COLUMNS
 from streams.codec import Codec
-from streams.core.indicators import RATES, receipt_matrix
+from streams.core.indicators import (
+    RATES,
+    feedback_delta,
+    overdue_delta,
+    receipt_matrix,
+    result_delta,
+)
 from streams.core.indicators import rates as compute_rates
-from streams.core.rollup import Lateness, UnitWindows
-from streams.core.windows import WINDOW_SIZES_MS
+from streams.core.rollup import BucketKey, Lateness, UnitWindows
+from streams.core.windows import WINDOW_NAMES, WINDOW_SIZES_MS
 from streams.errors import DecodeError
 from streams.events import TYPE_BY_TOPIC, Event, EventType
+from streams.lifecycle import CLOSING_STATUSES, STAGE_BY_STATUS, DossierState, Pending
 from streams.registry import UnitRegistry
 
 EVENT_FIELDS: tuple[str, ...] = tuple(name for name, _ in EVENT_COLUMNS[:26])
@@ -65,10 +72,11 @@ class BatchOutcome:
     late: list[Rejected] = field(default_factory=list)
     unit_states: dict[str, UnitWindows] = field(default_factory=dict)
     """Units whose windows changed (write back once each)."""
-    dossier_states: dict[str, bytes] = field(default_factory=dict)
-    """Dossier states that changed (write back once each)."""
+    dossier_states: dict[str, bytes | None] = field(default_factory=dict)
+    """Dossier states that changed (write back once each; ``None`` = expired, delete)."""
     accepted: int = 0
     duplicates: int = 0
+    anomalies: int = 0
 
 
 def encoding_of(value: bytes) -> str:
@@ -88,6 +96,7 @@ class PipelineStats:
     accepted: int = 0
     duplicates: int = 0
     late: int = 0
+    anomalies: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     late_by_unit: Counter[str] = field(default_factory=Counter)
@@ -95,8 +104,36 @@ class PipelineStats:
     last_batch_at_ms: int = 0
 
 
+def bits_of(windows: list[str]) -> int:
+    """Bit set (``counted_windows`` encoding) of window names."""
+    return sum(COUNTED_BIT[w] for w in windows)
+
+
+def windows_of(bits: int) -> list[str]:
+    """Window names in a ``counted_windows`` bit set."""
+    return [w for w in WINDOW_NAMES if bits & COUNTED_BIT[w]]
+
+
+@dataclass(slots=True)
+class _Item:
+    """A fresh (non-duplicate) event of the batch and where its row goes."""
+
+    msg: RawMessage
+    kind: EventType
+    event: Event
+    key: str
+    bits: int = 0
+
+
 class BatchProcessor:
-    """Turns batches of raw lifecycle messages into rows and state changes."""
+    """Turns batches of raw lifecycle messages into rows and state changes.
+
+    Per unit and batch: receipts are windowed (vectorised), then lifecycle events update the
+    counters of their dossier's receipt buckets, then dossiers past their due time are marked
+    overdue, lifecycle events still waiting for a receipt past the grace period are reported as
+    anomalies, and closed dossiers past retention expire. Every changed bucket's full row is
+    emitted once, with a new version.
+    """
 
     def __init__(
         self,
@@ -106,6 +143,8 @@ class BatchProcessor:
         unit_table: MutableMapping[str, bytes],
         dossier_table: MutableMapping[str, bytes],
         clock_ms: Callable[[], int] | None = None,
+        lifecycle_grace_ms: int = 86_400_000,
+        dossier_retention_ms: int = 30 * 86_400_000,
     ) -> None:
         self.registry = registry
         self.codec = codec
@@ -113,11 +152,20 @@ class BatchProcessor:
         self.unit_table = unit_table
         self.dossier_table = dossier_table
         self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.lifecycle_grace_ms = lifecycle_grace_ms
+        self.dossier_retention_ms = dossier_retention_ms
         self.stats = PipelineStats()
         self.unit_partitions: dict[str, int] = {}
         """unit_code → partition its events arrive on (where its state is written)."""
         self._last_version = 0
         self._unit_cache: dict[str, UnitWindows] = {}
+        self._indexed = False
+        self._due: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        """unit → heap of (due ms, dossier key) of open dossiers."""
+        self._expiry: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        """unit → heap of (expiry ms, dossier key) of closed dossiers."""
+        self._pending: dict[str, set[str]] = defaultdict(set)
+        """unit → dossier keys holding events that wait for their receipt."""
 
     # -- state access -----------------------------------------------------------------------
     def unit_windows(self, unit_code: str) -> UnitWindows:
@@ -130,8 +178,30 @@ class BatchProcessor:
         return cached
 
     def forget_units(self) -> None:
-        """Drop decoded copies (after a rebalance the table is the truth)."""
+        """Drop decoded copies and indexes (after a rebalance the tables are the truth)."""
         self._unit_cache.clear()
+        self._due.clear()
+        self._expiry.clear()
+        self._pending.clear()
+        self._indexed = False
+
+    def _build_indexes(self) -> None:
+        """Scan the dossier table once (after start or a rebalance) to rebuild the indexes."""
+        for key in list(self.dossier_table):
+            raw = self.dossier_table.get(key)
+            if raw:
+                self._index(key, DossierState.from_bytes(raw))
+        self._indexed = True
+
+    def _index(self, key: str, state: DossierState) -> None:
+        unit = key.split("|", 1)[0]
+        if state.pending:
+            self._pending[unit].add(key)
+        if state.open and state.due_ms is not None and not state.overdue_marked:
+            heapq.heappush(self._due[unit], (state.due_ms, key))
+        if not state.open and state.received_ms is not None:
+            closed_at = state.finished_ms if state.finished_ms is not None else state.last_ms
+            heapq.heappush(self._expiry[unit], (closed_at + self.dossier_retention_ms, key))
 
     def _next_version(self) -> int:
         now_us = time.time_ns() // 1000
@@ -140,39 +210,48 @@ class BatchProcessor:
 
     # -- the batch ----------------------------------------------------------------------------
     def process(self, messages: list[RawMessage]) -> BatchOutcome:
-        """Decode, validate, deduplicate and window one batch of messages."""
+        """Decode, validate, deduplicate, window and track lifecycles of one batch."""
+        if not self._indexed:
+            self._build_indexes()
         out = BatchOutcome()
         now_ms = self.clock_ms()
-        seen_states: dict[str, dict[str, Any]] = {}
-        fresh: list[tuple[RawMessage, EventType, Event]] = []
+        states: dict[str, DossierState] = {}
+        changed: set[str] = set()
+        by_unit: dict[str, list[_Item]] = defaultdict(list)
         for msg in messages:
-            event = self._decode(msg, out)
-            if event is None:
+            decoded = self._decode(msg, out)
+            if decoded is None:
                 continue
-            kind, ev = event
-            dossier_key = f"{ev['unit_code']}|{ev['dossier_id']}"
-            state = seen_states.get(dossier_key)
-            if state is None:
-                raw = self.dossier_table.get(dossier_key)
-                state = orjson.loads(raw) if raw else {"ids": []}
-                seen_states[dossier_key] = state
-            if ev["event_id"] in state["ids"]:
+            kind, ev = decoded
+            key = f"{ev['unit_code']}|{ev['dossier_id']}"
+            state = self._state(key, states)
+            if ev["event_id"] in state.ids:
                 out.duplicates += 1
                 continue
-            state["ids"].append(ev["event_id"])
-            state["t"] = max(state.get("t", 0), ev["event_time"])
-            if kind is EventType.RECEIVED:
-                state["r"] = ev["event_time"]
-            out.dossier_states[dossier_key] = orjson.dumps(state)
+            state.ids.append(ev["event_id"])
+            state.last_ms = max(state.last_ms, ev["event_time"])
+            changed.add(key)
             self.unit_partitions[ev["unit_code"]] = msg.partition
-            fresh.append((msg, kind, ev))
+            by_unit[ev["unit_code"]].append(_Item(msg, kind, ev, key))
 
-        counted = self._window_receipts(fresh, out)
-        for (msg, kind, ev), bits in zip(fresh, counted, strict=True):
-            out.sink_batch.add_event(self._event_row(msg, ev, kind, bits, now_ms))
-        out.accepted = len(fresh)
+        for unit_code, items in by_unit.items():
+            self._process_unit(unit_code, items, states, changed, out, now_ms)
+            for item in items:
+                out.sink_batch.add_event(self._event_row(item, now_ms))
+            out.accepted += len(items)
+        for key in changed:
+            if key not in out.dossier_states:
+                out.dossier_states[key] = states[key].to_bytes()
         self._account(messages, out, now_ms)
         return out
+
+    def _state(self, key: str, states: dict[str, DossierState]) -> DossierState:
+        state = states.get(key)
+        if state is None:
+            raw = self.dossier_table.get(key)
+            state = DossierState.from_bytes(raw) if raw else DossierState()
+            states[key] = state
+        return state
 
     def _decode(self, msg: RawMessage, out: BatchOutcome) -> tuple[EventType, Event] | None:
         kind = TYPE_BY_TOPIC.get(msg.topic)
@@ -204,57 +283,284 @@ class BatchProcessor:
             return None
         return kind, ev
 
-    def _window_receipts(
-        self, fresh: list[tuple[RawMessage, EventType, Event]], out: BatchOutcome
-    ) -> list[int]:
-        """Apply receipts to their units' windows; return each event's counted-window bits."""
-        bits = [0] * len(fresh)
-        by_unit: dict[str, list[int]] = defaultdict(list)
-        for i, (_, kind, ev) in enumerate(fresh):
-            if kind is EventType.RECEIVED:
-                by_unit[ev["unit_code"]].append(i)
-        for unit_code, idx in by_unit.items():
-            events = [fresh[i][2] for i in idx]
+    def _process_unit(
+        self,
+        unit_code: str,
+        items: list[_Item],
+        states: dict[str, DossierState],
+        changed: set[str],
+        out: BatchOutcome,
+        now_ms: int,
+    ) -> None:
+        windows = self.unit_windows(unit_code)
+        touched: set[BucketKey] = set()
+        receipts = [
+            it
+            for it in items
+            if it.kind is EventType.RECEIVED and states[it.key].received_ms is None
+        ]
+        # A second receipt of an already received dossier (new event id) is recorded, not counted.
+        first = {it.key: it for it in reversed(receipts)}
+        receipts = [it for it in receipts if first[it.key] is it]
+        if receipts:
+            events = [it.event for it in receipts]
             times = np.fromiter((e["event_time"] for e in events), np.int64, len(events))
-            windows = self.unit_windows(unit_code)
             result = windows.apply(times, receipt_matrix(events), self.lateness)
-            for j, i in enumerate(idx):
-                bits[i] = sum(
-                    COUNTED_BIT[w] for w, accepted in result.accepted.items() if accepted[j]
-                )
+            touched |= result.touched
+            for j, it in enumerate(receipts):
+                it.bits = bits_of([w for w, acc in result.accepted.items() if acc[j]])
                 if result.late_mask[j]:
-                    msg = fresh[i][0]
                     out.late.append(
-                        Rejected(msg, "late", f"beyond allowed lateness for {unit_code}", unit_code)
+                        Rejected(
+                            it.msg, "late", f"beyond allowed lateness for {unit_code}", unit_code
+                        )
                     )
-            out.unit_states[unit_code] = windows
-            version = self._next_version()
-            updated_at = self.clock_ms()
-            for window, start in sorted(result.touched):
-                counts = windows.buckets[(window, start)]
-                r = compute_rates(counts)
-                out.sink_batch.add_rollup(
-                    (
-                        unit_code,
-                        window,
-                        start,
-                        start + WINDOW_SIZES_MS[window],
-                        *(int(c) for c in counts),
-                        *(r[name] for name in RATES),
-                        updated_at,
-                        version,
-                    )
-                )
-            windows.evict(self.lateness)
-        return bits
+                ev = it.event
+                state = states[it.key]
+                state.received_ms = ev["event_time"]
+                state.due_ms = ev["due_at"]
+                state.online = ev["channel"] == "online"
+                state.level = ev["procedure_level"]
+                state.counted = it.bits
+                if state.open and state.due_ms is not None:
+                    heapq.heappush(self._due[unit_code], (state.due_ms, it.key))
+        # Lifecycle events, in event-time order; then any that waited for a receipt now present.
+        ordered = sorted(
+            (it for it in items if it.kind is not EventType.RECEIVED),
+            key=lambda it: it.event["event_time"],
+        )
+        for it in ordered:
+            windows.observe(it.event["event_time"])
+            it.bits = self._lifecycle(unit_code, it, states[it.key], windows, touched, out)
+        for it in receipts:
+            state = states[it.key]
+            if state.pending:
+                self._replay_pending(unit_code, it.key, state, windows, touched, out, now_ms)
+        self._sweep(unit_code, windows, states, changed, touched, out)
+        out.unit_states[unit_code] = windows
+        self._emit_rollups(unit_code, windows, touched, out)
+        windows.evict(self.lateness)
 
-    def _event_row(
-        self, msg: RawMessage, ev: Event, kind: EventType, bits: int, now_ms: int
-    ) -> list[Any]:
-        row: list[Any] = [kind.value]
-        row.extend(ev.get(name) for name in EVENT_FIELDS[1:])
-        assert msg.value is not None
-        row.extend((encoding_of(msg.value), msg.partition, msg.offset, bits, now_ms))
+    def _lifecycle(
+        self,
+        unit_code: str,
+        it: _Item,
+        state: DossierState,
+        windows: UnitWindows,
+        touched: set[BucketKey],
+        out: BatchOutcome,
+    ) -> int:
+        """Apply one processed/result/feedback event; return the windows it was counted in."""
+        ev = it.event
+        if state.received_ms is None:
+            state.pending.append(
+                Pending(
+                    it.kind.value,
+                    ev,
+                    encoding_of(it.msg.value or b""),
+                    it.msg.partition,
+                    it.msg.offset,
+                )
+            )
+            self._pending[unit_code].add(it.key)
+            return 0
+        if it.kind is EventType.PROCESSED:
+            stage = STAGE_BY_STATUS[ev["status"]]
+            if ev["event_time"] >= state.stage_ms:
+                if stage < state.stage:
+                    self._anomaly(
+                        out,
+                        ev,
+                        it.kind,
+                        "status_backwards",
+                        f"status {ev['status']} after stage {state.stage}",
+                    )
+                state.stage, state.stage_ms = stage, ev["event_time"]
+            if ev["status"] in CLOSING_STATUSES and state.finished_ms is None:
+                state.closed = True
+                self._schedule_expiry(unit_code, it.key, ev["event_time"])
+            return 0
+        counted = windows_of(state.counted)
+        if it.kind is EventType.RESULT_RETURNED:
+            if state.finished_ms is not None:
+                return 0
+            assert state.received_ms is not None and state.due_ms is not None
+            if ev["finished_at"] < state.received_ms or ev["event_time"] < state.received_ms:
+                self._anomaly(
+                    out,
+                    ev,
+                    it.kind,
+                    "result_before_receipt",
+                    f"finished_at {ev['finished_at']} < received {state.received_ms}",
+                )
+                return 0
+            delta = result_delta(
+                state.received_ms,
+                state.due_ms,
+                ev["finished_at"],
+                state.online,
+                state.level,
+                ev["electronic_result"],
+                ev["digitised"],
+            )
+            applied = windows.adjust(state.received_ms, delta, counted, touched)
+            state.finished_ms = ev["finished_at"]
+            if state.overdue_bits:
+                cleared = windows.adjust(
+                    state.received_ms, overdue_delta(-1), windows_of(state.overdue_bits), touched
+                )
+                self._overdue_row(
+                    out, unit_code, it.key, state, bits_of(cleared), windows.watermark_ms
+                )
+                state.overdue_bits = 0
+            self._schedule_expiry(unit_code, it.key, ev["finished_at"])
+            return bits_of(applied)
+        # feedback
+        assert state.received_ms is not None
+        applied = windows.adjust(state.received_ms, feedback_delta(ev["rating"]), counted, touched)
+        return bits_of(applied)
+
+    def _replay_pending(
+        self,
+        unit_code: str,
+        key: str,
+        state: DossierState,
+        windows: UnitWindows,
+        touched: set[BucketKey],
+        out: BatchOutcome,
+        now_ms: int,
+    ) -> None:
+        """The receipt came: apply the events that waited for it and rewrite their rows."""
+        waiting, state.pending = state.pending, []
+        self._pending[unit_code].discard(key)
+        for p in sorted(waiting, key=lambda p: p.event["event_time"]):
+            msg = RawMessage(TYPE_TOPIC[p.kind], p.partition, p.offset, None, None)
+            it = _Item(msg, EventType(p.kind), p.event, key)
+            it.bits = self._lifecycle(unit_code, it, state, windows, touched, out)
+            if it.bits:
+                row = self._event_row(it, now_ms, encoding=p.encoding)
+                out.sink_batch.add_event(row)
+
+    def _sweep(
+        self,
+        unit_code: str,
+        windows: UnitWindows,
+        states: dict[str, DossierState],
+        changed: set[str],
+        touched: set[BucketKey],
+        out: BatchOutcome,
+    ) -> None:
+        """Time-driven changes at the unit's new watermark: overdue, anomalies, expiry."""
+        watermark = windows.watermark_ms
+        due = self._due.get(unit_code)
+        while due and due[0][0] < watermark:
+            _, key = heapq.heappop(due)
+            state = self._state(key, states)
+            if not state.open or state.overdue_marked or state.received_ms is None:
+                continue
+            marked = windows.adjust(
+                state.received_ms, overdue_delta(1), windows_of(state.counted), touched
+            )
+            state.overdue_marked = True
+            state.overdue_bits = bits_of(marked)
+            self._overdue_row(out, unit_code, key, state, 0, watermark)
+            changed.add(key)
+        for key in list(self._pending.get(unit_code, ())):
+            state = self._state(key, states)
+            for p in state.pending:
+                ev = p.event
+                if ev["event_id"] in state.flagged:
+                    continue
+                if ev["event_time"] + self.lifecycle_grace_ms < watermark:
+                    self._anomaly(
+                        out,
+                        ev,
+                        EventType(p.kind),
+                        WITHOUT_RECEIPT[p.kind],
+                        "no receipt for this dossier within the grace period",
+                    )
+                    state.flagged.append(ev["event_id"])
+                    changed.add(key)
+        expiry = self._expiry.get(unit_code)
+        while expiry and expiry[0][0] < watermark:
+            _, key = heapq.heappop(expiry)
+            state = self._state(key, states)
+            if state.open or state.received_ms is None:
+                continue
+            out.dossier_states[key] = None
+            changed.discard(key)
+            states.pop(key, None)
+
+    def _schedule_expiry(self, unit_code: str, key: str, closed_at_ms: int) -> None:
+        heapq.heappush(self._expiry[unit_code], (closed_at_ms + self.dossier_retention_ms, key))
+
+    def _anomaly(
+        self, out: BatchOutcome, ev: Event, kind: EventType, reason: str, detail: str
+    ) -> None:
+        out.sink_batch.add_anomaly(
+            (
+                ev["unit_code"],
+                ev["dossier_id"],
+                ev["event_id"],
+                kind.value,
+                reason,
+                detail,
+                ev["event_time"],
+                self.clock_ms(),
+            )
+        )
+        out.anomalies += 1
+        self.stats.anomalies[reason] += 1
+
+    def _overdue_row(
+        self,
+        out: BatchOutcome,
+        unit_code: str,
+        key: str,
+        state: DossierState,
+        cleared_bits: int,
+        watermark: int,
+    ) -> None:
+        assert state.received_ms is not None and state.due_ms is not None
+        out.sink_batch.add_overdue(
+            (
+                unit_code,
+                key.split("|", 1)[1],
+                state.received_ms,
+                state.due_ms,
+                state.overdue_bits,
+                cleared_bits,
+                watermark,
+                self._next_version(),
+            )
+        )
+
+    def _emit_rollups(
+        self, unit_code: str, windows: UnitWindows, touched: set[BucketKey], out: BatchOutcome
+    ) -> None:
+        version = self._next_version()
+        updated_at = self.clock_ms()
+        for window, start in sorted(touched):
+            counts = windows.buckets[(window, start)]
+            r = compute_rates(counts)
+            out.sink_batch.add_rollup(
+                (
+                    unit_code,
+                    window,
+                    start,
+                    start + WINDOW_SIZES_MS[window],
+                    *(int(c) for c in counts),
+                    *(r[name] for name in RATES),
+                    updated_at,
+                    version,
+                )
+            )
+
+    def _event_row(self, it: _Item, now_ms: int, encoding: str | None = None) -> list[Any]:
+        row: list[Any] = [it.kind.value]
+        row.extend(it.event.get(name) for name in EVENT_FIELDS[1:])
+        enc = encoding or encoding_of(it.msg.value or b"")
+        row.extend((enc, it.msg.partition, it.msg.offset, it.bits, now_ms))
         return row
 
     def _account(self, messages: list[RawMessage], out: BatchOutcome, now_ms: int) -> None:
@@ -276,4 +582,16 @@ class BatchProcessor:
         for unit_code, windows in out.unit_states.items():
             self.unit_table[unit_code] = windows.to_bytes()
         for key, value in out.dossier_states.items():
-            self.dossier_table[key] = value
+            if value is None:
+                if key in self.dossier_table:
+                    del self.dossier_table[key]
+            else:
+                self.dossier_table[key] = value
+
+
+TYPE_TOPIC: dict[str, str] = {kind.value: topic for topic, kind in TYPE_BY_TOPIC.items()}
+WITHOUT_RECEIPT: dict[str, str] = {
+    EventType.PROCESSED.value: "processed_without_receipt",
+    EventType.RESULT_RETURNED.value: "result_without_receipt",
+    EventType.FEEDBACK.value: "feedback_without_receipt",
+}

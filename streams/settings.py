@@ -73,6 +73,11 @@ class StreamSettings(BaseModel):
     """Seconds after a 1-minute window's end during which late events still correct it."""
     allowed_lateness_1h_s: int = Field(default=7 * 86_400, ge=0)
     allowed_lateness_1d_s: int = Field(default=7 * 86_400, ge=0)
+    lifecycle_grace_s: int = Field(default=86_400, ge=0)
+    """A processed/result/feedback event whose receipt has not come this many seconds (of the
+    unit's event time) later is reported as an impossible lifecycle."""
+    dossier_retention_s: int = Field(default=30 * 86_400, ge=0)
+    """Seconds (of the unit's event time) a closed dossier's state is kept before it expires."""
     max_future_skew_s: int = Field(default=86_400, ge=0)
     """Events stamped further than this in the future (seconds) are rejected as invalid."""
     max_message_bytes: int = Field(default=65_536, ge=256)

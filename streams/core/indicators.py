@@ -100,3 +100,46 @@ def rates(counts: npt.NDArray[np.int64] | list[int]) -> dict[str, float | None]:
         d = sum(int(counts[COUNTER_INDEX[den]]) for den in dens)
         result[name] = int(counts[COUNTER_INDEX[num]]) * factor / d if d else None
     return result
+
+
+SATISFIED_RATINGS: Final = frozenset({"very_satisfied", "satisfied"})
+
+
+def _vector(**values: int) -> npt.NDArray[np.int64]:
+    out = np.zeros(N_COUNTERS, dtype=np.int64)
+    for name, value in values.items():
+        out[COUNTER_INDEX[name]] = value
+    return out
+
+
+def result_delta(
+    received_ms: int,
+    due_ms: int,
+    finished_ms: int,
+    online: bool,
+    level: int,
+    electronic_result: bool,
+    digitised: bool,
+) -> npt.NDArray[np.int64]:
+    """Counter changes when a received dossier's result is returned (times in epoch ms).
+
+    Taking the dossier out of ``overdue_open`` is a separate change (:func:`overdue_delta`),
+    applied only to the windows that counted it overdue."""
+    return _vector(
+        finished=1,
+        finished_on_time=int(finished_ms <= due_ms),
+        processing_ms_sum=max(0, finished_ms - received_ms),
+        fully_online=int(online and level == 4 and electronic_result),
+        results=1,
+        results_digitised=int(digitised and electronic_result),
+    )
+
+
+def feedback_delta(rating: str) -> npt.NDArray[np.int64]:
+    """Counter changes for one feedback on a received dossier."""
+    return _vector(feedback=1, satisfied=int(rating in SATISFIED_RATINGS))
+
+
+def overdue_delta(sign: int) -> npt.NDArray[np.int64]:
+    """+1 when an open dossier passes its due time, -1 when that stops being true."""
+    return _vector(overdue_open=sign)

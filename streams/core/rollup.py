@@ -20,7 +20,13 @@ import numpy as np
 import numpy.typing as npt
 
 from streams.core.indicators import N_COUNTERS
-from streams.core.windows import ROLLING_VIEWS, WINDOW_NAMES, WINDOW_SIZES_MS, window_starts
+from streams.core.windows import (
+    ROLLING_VIEWS,
+    WINDOW_NAMES,
+    WINDOW_SIZES_MS,
+    window_start_ms,
+    window_starts,
+)
 
 BucketKey = tuple[str, int]
 """(window name, window start in epoch ms)."""
@@ -100,6 +106,34 @@ class UnitWindows:
         if on_time.any():
             self.watermark_ms = max(self.watermark_ms, int(times_ms[on_time].max()))
         return result
+
+    def observe(self, event_time_ms: int) -> None:
+        """Advance the watermark with a non-receipt event of the unit (processed, result, …)."""
+        self.watermark_ms = max(self.watermark_ms, event_time_ms)
+
+    def adjust(
+        self,
+        receipt_ms: int,
+        delta: npt.NDArray[np.int64],
+        windows: Iterable[str],
+        touched: set[BucketKey],
+    ) -> list[str]:
+        """Add ``delta`` to the buckets holding receipt instant ``receipt_ms`` in ``windows``.
+
+        Used for lifecycle updates, which count against the dossier's *receipt* buckets. Only
+        buckets still in state are changed (an evicted bucket's row is final); returns the
+        windows changed and adds their keys to ``touched``.
+        """
+        changed: list[str] = []
+        for window in windows:
+            key = (window, window_start_ms(receipt_ms, window))
+            counts = self.buckets.get(key)
+            if counts is None:
+                continue
+            counts += delta
+            touched.add(key)
+            changed.append(window)
+        return changed
 
     def evict(self, lateness: Lateness) -> list[BucketKey]:
         """Drop buckets no late event can reach and no rolling view needs; return their keys."""

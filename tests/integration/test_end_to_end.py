@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -11,7 +12,7 @@ from confluent_kafka import Consumer, TopicPartition
 from streams.codec import encode_avro, encode_json
 from streams.events import DEAD_LETTER_TOPIC, TOPIC_BY_TYPE, EventType
 from streams.produce import EventProducer
-from tests.integration.fixtures import query_json
+from tests.integration.fixtures import EMC, query_json
 
 pytestmark = pytest.mark.integration
 
@@ -225,6 +226,32 @@ def test_scripted_stream_gives_exact_rows(broker_factory, worker_factory) -> Non
     ]
     assert {e["event_id"]: e["encoding"] for e in events}["r1"] == "avro"
     assert all(e["counted_windows"] == 7 for e in events if e["event_type"] == "received")
+
+    lifecycle = query_json(
+        worker.env,
+        "SELECT window, finished, finished_on_time, processing_ms_sum, fully_online, results, "
+        "results_digitised, feedback, satisfied, on_time_rate, satisfaction_rate "
+        "FROM emc.unit_window_rollup FINAL WHERE unit_code = 'HA_NOI' AND window != '1m' "
+        "ORDER BY window",
+    )
+    # D1: received 08:00:10, finished 09:59:00 (due in 5 days), electronic + digitised, level 4
+    # online; one "satisfied" feedback.
+    for row in lifecycle:
+        assert (row["finished"], row["finished_on_time"], row["fully_online"]) == (1, 1, 1)
+        assert row["processing_ms_sum"] == (3600 + 58 * 60 + 50) * 1000
+        assert (row["results"], row["results_digitised"]) == (1, 1)
+        assert (row["feedback"], row["satisfied"]) == (1, 1)
+        assert row["on_time_rate"] == 1.0 and row["satisfaction_rate"] == 1.0
+    assert len(lifecycle) == 2
+
+    out = subprocess.run(
+        [*EMC, "reconcile"], env=worker.env, capture_output=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
+    text = out.stdout.decode()
+    assert "1m: 4 rows compared, 0 differences" in text
+    assert "1h: 3 rows compared, 0 differences" in text
+    assert "1d: 3 rows compared, 0 differences" in text
 
     dead = read_dead_letters(broker.bootstrap_servers, 2)
     reasons = sorted(h["emc.error.reason"].decode() for _, h in dead)

@@ -1,0 +1,100 @@
+"""Per-dossier lifecycle state: what EMC remembers about one dossier between its events.
+
+Stored in the ``dossier_state`` table under ``unit_code|dossier_id`` (so in the unit's
+partition), as compact JSON. It holds the event ids seen (for deduplication), the receipt facts
+that later events are counted against, the processing stage, whether the result came and where
+it was counted, the overdue mark, and lifecycle events that arrived before their receipt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+STAGE_BY_STATUS: dict[int, int] = {1: 0, 2: 1, 4: 2, 5: 2, 6: 2, 9: 3, 10: 4, 3: 4, 7: 4, 8: 4}
+"""Portal status → stage rank. A later event with a lower rank is a status going backwards;
+4 processing, 5 supplement requested and 6 awaiting fees may alternate freely."""
+CLOSING_STATUSES = frozenset({3, 7, 8})
+"""Refused, withdrawn, stopped: the dossier ends without a result (no overdue marking after)."""
+
+
+@dataclass(slots=True)
+class Pending:
+    """A lifecycle event that came before its dossier's receipt."""
+
+    kind: str
+    event: dict[str, Any]
+    encoding: str
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class DossierState:
+    """Everything kept for one dossier (times in epoch ms)."""
+
+    ids: list[str] = field(default_factory=list)
+    received_ms: int | None = None
+    due_ms: int | None = None
+    online: bool = False
+    level: int = 0
+    counted: int = 0
+    """Windows (bit set, 1 = 1m, 2 = 1h, 4 = 1d) that counted the receipt."""
+    stage: int = -1
+    stage_ms: int = 0
+    closed: bool = False
+    finished_ms: int | None = None
+    overdue_marked: bool = False
+    overdue_bits: int = 0
+    """Windows whose ``overdue_open`` currently counts this dossier."""
+    pending: list[Pending] = field(default_factory=list)
+    flagged: list[str] = field(default_factory=list)
+    """Event ids already reported as lifecycle anomalies (report once)."""
+    last_ms: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.received_ms is not None and self.finished_ms is None and not self.closed
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(
+            {
+                "i": self.ids,
+                "r": self.received_ms,
+                "d": self.due_ms,
+                "o": self.online,
+                "l": self.level,
+                "c": self.counted,
+                "s": [self.stage, self.stage_ms],
+                "x": self.closed,
+                "f": self.finished_ms,
+                "om": self.overdue_marked,
+                "ob": self.overdue_bits,
+                "p": [[p.kind, p.event, p.encoding, p.partition, p.offset] for p in self.pending],
+                "g": self.flagged,
+                "t": self.last_ms,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DossierState:
+        raw = orjson.loads(data)
+        return cls(
+            ids=raw["i"],
+            received_ms=raw["r"],
+            due_ms=raw["d"],
+            online=raw["o"],
+            level=raw["l"],
+            counted=raw["c"],
+            stage=raw["s"][0],
+            stage_ms=raw["s"][1],
+            closed=raw["x"],
+            finished_ms=raw["f"],
+            overdue_marked=raw["om"],
+            overdue_bits=raw["ob"],
+            pending=[Pending(*p) for p in raw["p"]],
+            flagged=raw["g"],
+            last_ms=raw["t"],
+        )
