@@ -17,7 +17,8 @@ STAGE_BY_STATUS: dict[int, int] = {1: 0, 2: 1, 4: 2, 5: 2, 6: 2, 9: 3, 10: 4, 3:
 """Portal status → stage rank. A later event with a lower rank is a status going backwards;
 4 processing, 5 supplement requested and 6 awaiting fees may alternate freely."""
 CLOSING_STATUSES = frozenset({3, 7, 8})
-"""Refused, withdrawn, stopped: the dossier ends without a result (no overdue marking after)."""
+"""Refused, withdrawn, stopped: the dossier ends without a result; it no longer counts as
+overdue (``overdue_open`` counts dossiers that are open *now* past their due time)."""
 
 
 @dataclass(slots=True)

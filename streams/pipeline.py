@@ -376,8 +376,9 @@ class BatchProcessor:
                         f"status {ev['status']} after stage {state.stage}",
                     )
                 state.stage, state.stage_ms = stage, ev["event_time"]
-            if ev["status"] in CLOSING_STATUSES and state.finished_ms is None:
+            if ev["status"] in CLOSING_STATUSES and state.finished_ms is None and not state.closed:
                 state.closed = True
+                self._clear_overdue(unit_code, it.key, state, windows, touched, out)
                 self._schedule_expiry(unit_code, it.key, ev["event_time"])
             return 0
         counted = windows_of(state.counted)
@@ -405,20 +406,32 @@ class BatchProcessor:
             )
             applied = windows.adjust(state.received_ms, delta, counted, touched)
             state.finished_ms = ev["finished_at"]
-            if state.overdue_bits:
-                cleared = windows.adjust(
-                    state.received_ms, overdue_delta(-1), windows_of(state.overdue_bits), touched
-                )
-                self._overdue_row(
-                    out, unit_code, it.key, state, bits_of(cleared), windows.watermark_ms
-                )
-                state.overdue_bits = 0
+            self._clear_overdue(unit_code, it.key, state, windows, touched, out)
             self._schedule_expiry(unit_code, it.key, ev["finished_at"])
             return bits_of(applied)
         # feedback
         assert state.received_ms is not None
         applied = windows.adjust(state.received_ms, feedback_delta(ev["rating"]), counted, touched)
         return bits_of(applied)
+
+    def _clear_overdue(
+        self,
+        unit_code: str,
+        key: str,
+        state: DossierState,
+        windows: UnitWindows,
+        touched: set[BucketKey],
+        out: BatchOutcome,
+    ) -> None:
+        """A dossier counted overdue got its result or was closed: take it out again."""
+        if not state.overdue_bits:
+            return
+        assert state.received_ms is not None
+        cleared = windows.adjust(
+            state.received_ms, overdue_delta(-1), windows_of(state.overdue_bits), touched
+        )
+        self._overdue_row(out, unit_code, key, state, bits_of(cleared), windows.watermark_ms)
+        state.overdue_bits = 0
 
     def _replay_pending(
         self,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from confluent_kafka import KafkaException, Producer
 
@@ -32,6 +32,8 @@ class EventProducer:
     def __init__(self, bootstrap_servers: str, encoding: Encoding = "mixed") -> None:
         self.encoding = encoding
         self.sent = 0
+        self.last_offsets: dict[tuple[str, int], int] = {}
+        """(topic, partition) → highest offset acknowledged by the broker."""
         self._errors: list[str] = []
         self._producer = Producer(
             {
@@ -87,6 +89,9 @@ class EventProducer:
         finally:
             self._producer = None  # type: ignore[assignment]
 
-    def _delivered(self, err: object, msg: object) -> None:
+    def _delivered(self, err: object, msg: Any) -> None:
         if err is not None:
             self._errors.append(str(err))
+            return
+        tp = (msg.topic(), msg.partition())
+        self.last_offsets[tp] = max(self.last_offsets.get(tp, -1), msg.offset())

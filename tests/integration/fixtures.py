@@ -25,6 +25,8 @@ from streams.broker import EmbeddedBroker, free_port
 from streams.topics import ensure_topics
 
 EMC = [sys.executable, "-m", "streams.cli"]
+TEST_NATIONAL_TOKEN = "emc-test-national-token"
+"""A national token every test worker accepts (EMC_WEB__TOKENS); the web server needs one."""
 
 
 @dataclass
@@ -38,8 +40,11 @@ class WorkerProcess:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def progress(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.web_port}/emc/progress"
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.web_port}/emc/progress",
+            headers={"Authorization": f"Bearer {TEST_NATIONAL_TOKEN}"},
+        )
+        with urllib.request.urlopen(request, timeout=2) as resp:
             return json.loads(resp.read())  # type: ignore[no-any-return]
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
@@ -70,6 +75,11 @@ class WorkerProcess:
             time.sleep(0.2)
         raise AssertionError(f"worker consumed {last} of {n} in {timeout_s} s:\n{self.log()}")
 
+    def alive(self) -> None:
+        """Raise if the worker process has exited."""
+        if self.proc.poll() is not None:
+            raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
+
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -83,6 +93,45 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
+
+
+def wait_committed(
+    bootstrap: str,
+    group_id: str,
+    last_offsets: dict[tuple[str, int], int],
+    timeout_s: float = 120.0,
+    check: Callable[[], None] | None = None,
+) -> None:
+    """Wait until ``group_id`` has committed past every offset in ``last_offsets``.
+
+    Committed offsets are exact on tansu (only end offsets are wrong), and the worker commits
+    a batch only after ClickHouse accepted it: this is "everything produced is in ClickHouse".
+    ``check`` runs on each poll (e.g. to fail fast when the worker died).
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False}
+    )
+    wanted = [TopicPartition(t, p) for (t, p) in last_offsets]
+    deadline = time.monotonic() + timeout_s
+    behind: list[str] = []
+    try:
+        while time.monotonic() < deadline:
+            if check is not None:
+                check()
+            committed = consumer.committed(wanted, timeout=10)
+            behind = [
+                f"{tp.topic}[{tp.partition}] at {tp.offset}"
+                for tp in committed
+                if tp.offset < last_offsets[(tp.topic, tp.partition)] + 1
+            ]
+            if not behind:
+                return
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+    raise AssertionError(f"group {group_id} still behind after {timeout_s} s: {behind}")
 
 
 def query_json(env: dict[str, str], sql: str) -> list[dict[str, Any]]:
@@ -139,6 +188,7 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
             "EMC_WEB__PORT": str(port),
             "EMC_STREAM__BATCH_WITHIN_S": "0.2",
             "EMC_LOG_LEVEL": "warning",
+            "EMC_WEB__TOKENS": f"national={TEST_NATIONAL_TOKEN}",
             **env_overrides,
         }
         log_path = data / f"worker-{len(started)}.log"
