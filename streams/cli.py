@@ -136,12 +136,14 @@ def run(rate: float, duration: float | None, partitions: int, time_scale: float,
             simulator = _SimulatorThread(broker.bootstrap_servers, rate, seed, time_scale, "mixed")
             simulator.start()
         web = f"http://{settings.web.host}:{settings.web.port}"
+        run_token = cli_web.issue_run_token(settings)
         click.echo(
             "\n".join(
                 [
                     "EMC embedded run",
                     f"  broker (tansu, memory-only): {broker.bootstrap_servers}",
                     f"  ClickHouse (chdb):           {settings.redacted_clickhouse_dsn()}",
+                    f"  dashboard (token inside):    {web}/emc/dashboard?token={run_token}",
                     f"  live tables (JSON):          {web}/emc/units",
                     f"  worker progress:             {web}/emc/progress",
                     f"  simulated traffic:           {rate:g} events/s"
@@ -324,6 +326,15 @@ def query(sql: str, fmt: str) -> None:
             if n == 0:
                 click.echo("  ".join("-" * w for w in widths))
 
+
+from streams import cli_web  # noqa: E402  (token and top commands)
+
+main.add_command(cli_web.token)
+main.add_command(cli_web.top)
+from streams.cli_health import import_command, status_command  # noqa: E402
+
+main.add_command(import_command)
+main.add_command(status_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
