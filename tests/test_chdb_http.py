@@ -173,14 +173,31 @@ def test_clickhouse_connect_through_kill_and_restart(server: ServerProcess) -> N
     assert client.command("SELECT count() FROM emc_http.readings FINAL") == 10_500
 
 
+def _value(name: str, kind: str, given: dict[str, Any], at: int) -> Any:
+    """A value for a schema column: ``given`` by name, else NULL or a plain value of its type."""
+    if name in given:
+        return given[name]
+    if kind.startswith("Nullable") or "(Nullable" in kind:
+        return None
+    if "DateTime" in kind:
+        return at
+    if "String" in kind:
+        return "x"
+    if kind.startswith("Float"):
+        return 0.5
+    if kind.startswith("Bool"):
+        return False
+    return 1
+
+
 @pytest.mark.integration
 def test_project_sink_ddl_and_writes_go_through(server: ServerProcess) -> None:
     sink = ClickHouseSink(dsn=server.url, database="emc_t")
     sink.ensure_schema()
     sink.ensure_schema()  # idempotent
     at = int(datetime(2026, 3, 2, 8, 30, tzinfo=VN).timestamp() * 1000)
-    batch = SinkBatch()
-    required = {
+    day = int(datetime(2026, 3, 2, tzinfo=VN).timestamp() * 1000)
+    given = {
         "event_type": "received",
         "event_id": "e-1",
         "unit_code": "U001",
@@ -188,29 +205,15 @@ def test_project_sink_ddl_and_writes_go_through(server: ServerProcess) -> None:
         "event_time": at,
         "channel": "online",
         "encoding": "json",
-        "source_partition": 0,
         "source_offset": 41,
         "counted_windows": 7,
-        "ingested_at": at + 250,
+        "window": "1d",
+        "window_start": day,
+        "window_end": day + 86_400_000,
     }
-    batch.add_event([required.get(name) for name, _ in EVENT_COLUMNS])
-    day = int(datetime(2026, 3, 2, tzinfo=VN).timestamp() * 1000)
-    rollup: list[Any] = []
-    for name, kind in ROLLUP_COLUMNS:
-        if name == "unit_code":
-            rollup.append("U001")
-        elif name == "window":
-            rollup.append("1d")
-        elif name in ("window_start",):
-            rollup.append(day)
-        elif name in ("window_end",):
-            rollup.append(day + 86_400_000)
-        elif name in ("updated_at",):
-            rollup.append(at + 300)
-        elif kind.startswith("Nullable"):
-            rollup.append(None)
-        else:
-            rollup.append(1)
+    batch = SinkBatch()
+    batch.add_event([_value(name, kind, given, at) for name, kind in EVENT_COLUMNS])
+    rollup = [_value(name, kind, given, at) for name, kind in ROLLUP_COLUMNS]
     batch.add_rollup(rollup)
     sink.write(batch)
     sink.write(batch)  # a retried batch does not double-count
