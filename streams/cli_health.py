@@ -2,13 +2,15 @@
 
 Both reach ClickHouse directly (a server DSN, or the embedded engine when no worker holds it).
 When a running worker holds the embedded engine (chdb: one process per data path), they ask that
-worker over its HTTP server (``EMC_WEB__HOST``/``EMC_WEB__PORT``, routes in streams.health); if
-the worker does not answer either, they stop with what to do.
+worker over its HTTP server (``EMC_URL``, else ``EMC_WEB__HOST``/``EMC_WEB__PORT``; routes in
+streams.health), with the access token in ``EMC_TOKEN`` (a national token) when the worker's web
+server requires one; if the worker does not answer either, they stop with what to do.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -25,7 +27,7 @@ from streams.errors import EmcError
 from streams.settings import Settings
 
 VN = timezone(timedelta(hours=7))
-_LOCKED_MARKERS = ("Cannot lock file", "already used by another process", "lock")
+_LOCKED_MARKERS = ("Cannot lock file", "Error initializing EmbeddedServer")
 
 
 def _settings() -> Settings:
@@ -36,6 +38,8 @@ def _settings() -> Settings:
 
 
 def _worker_url(settings: Settings) -> str:
+    if os.environ.get("EMC_URL"):
+        return os.environ["EMC_URL"].rstrip("/")
     host = settings.web.host
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
@@ -63,9 +67,11 @@ def _open_monitor(settings: Settings) -> Any:
 def _ask_worker(settings: Settings, method: str, path: str, body: Any = None) -> Any:
     url = _worker_url(settings) + path
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    token = os.environ.get("EMC_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=300) as response:
             return json.loads(response.read())
