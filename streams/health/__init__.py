@@ -28,6 +28,7 @@ from typing import Any
 from sinks.clickhouse import ClickHouseSink
 from sinks.errors import SinkError
 from streams.health.calendar import WorkingCalendar
+from streams.health.errors import HealthError
 from streams.health.imports import ParsedFile, write_version
 from streams.health.rules import UnitStatus
 from streams.health.sql import (
@@ -97,7 +98,7 @@ class HealthMonitor:
     def import_file(self, unit_code: str, parsed: ParsedFile) -> int:
         """Write a validated file as the unit's next version; the version number."""
         if unit_code not in self.registry:
-            raise SinkError(f"unknown unit code {unit_code!r}")
+            raise HealthError(f"unknown unit code {unit_code!r}")
         with self._lock:
             return write_version(self.sink, unit_code, parsed, now_ms())
 
@@ -180,7 +181,7 @@ def register_health(
             try:
                 parsed = ParsedFile.from_json(body["file"])
                 version = await run(monitor.import_file, str(body["unit_code"]), parsed)
-            except (KeyError, TypeError, ValueError, SinkError) as exc:
+            except (KeyError, TypeError, ValueError, SinkError, HealthError) as exc:
                 return self.json({"error": str(exc)}, status=400)
             return self.json({"version": version, "rows": len(parsed.items)})
 

@@ -271,7 +271,8 @@ def render_html(rows: list[ReportRow], at_ms: int) -> str:
         "body{font-family:'Times New Roman',serif;max-width:60rem;margin:2rem auto;color:#111}",
         "h1{font-size:1.1rem;text-align:center}h2{font-size:1rem;margin-top:1.5rem}",
         ".at{text-align:center;font-style:italic}",
-        "table{border-collapse:collapse;width:100%}th,td{border:1px solid #444;padding:.3rem .5rem;"
+        "table{border-collapse:collapse;width:100%;table-layout:fixed}"
+        "th,td{border:1px solid #444;padding:.3rem .5rem;"
         "vertical-align:top;text-align:left}th{background:#eee}td.stt{text-align:center;width:3rem}",
         ".status{font-weight:bold}.reason{color:#444;font-size:.9rem}",
         ".dot{display:inline-block;width:.7rem;height:.7rem;border-radius:50%;margin-right:.4rem}",
@@ -287,7 +288,9 @@ def render_html(rows: list[ReportRow], at_ms: int) -> str:
             continue
         parts.append(f"<h2>{e(heading)}</h2>")
         parts.append(
-            f"<table><thead><tr><th>STT</th><th>{e(name_header)}</th>"
+            '<table><colgroup><col style="width:3.5rem"><col style="width:28%">'
+            '<col style="width:36%"><col></colgroup>'
+            f"<thead><tr><th>STT</th><th>{e(name_header)}</th>"
             f"<th>{e(STATUS_HEADER)}</th><th>{e(REASON_HEADER)}</th></tr></thead><tbody>"
         )
         for r in part:
