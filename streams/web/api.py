@@ -158,6 +158,10 @@ class Api:
     async def openapi(self, request: web.Request) -> web.StreamResponse:
         return json_response(openapi_document())
 
+    async def ping(self, request: web.Request) -> web.StreamResponse:
+        """Liveness without a token (for container health checks): no data at all."""
+        return json_response({"ok": True})
+
     async def me(self, request: web.Request, principal: Principal) -> web.Response:
         return json_response(principal.as_json())
 
@@ -221,6 +225,7 @@ class Api:
                 "order": order,
                 "statuses_available": available,
                 "status_values": sorted({s.status for s in statuses.values()}),
+                "status_labels": {s.status: s.label or s.status for s in statuses.values()},
                 "totals": totals,
                 "rows": page,
             }
@@ -272,6 +277,7 @@ class Api:
         """(path, handler) of every GET endpoint."""
         return [
             ("/emc/api/openapi.json", self.openapi),
+            ("/emc/api/ping", self.ping),
             ("/emc/api/me", self.guarded(self.me)),
             ("/emc/api/units", self.guarded(self.units)),
             ("/emc/api/units/{unit_code}", self.guarded(self.unit)),

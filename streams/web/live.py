@@ -151,11 +151,14 @@ class UnitStatus:
     reason: str | None
     since_ms: int | None
     last_event_at_ms: int | None
+    label: str | None = None
+    """The status in the seeds' Vietnamese wording, when the view has ``status_label``."""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "unit_code": self.unit_code,
             "status": self.status,
+            "status_label": self.label,
             "reason": self.reason,
             "since_ms": self.since_ms,
             "last_event_at_ms": self.last_event_at_ms,
@@ -375,17 +378,22 @@ class LiveTable:
 
     def _query_statuses(self) -> tuple[bool, dict[str, UnitStatus]]:
         db = self.sink.database
-        exists = self.sink.query_rows(
-            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {n:String}",
-            parameters={"db": db, "n": STATUS_VIEW},
-        )
-        if not exists or not exists[0][0]:
+        columns = {
+            str(name)
+            for (name,) in self.sink.query_rows(
+                "SELECT name FROM system.columns "
+                "WHERE database = {db:String} AND table = {n:String}",
+                parameters={"db": db, "n": STATUS_VIEW},
+            )
+        }
+        if not columns:
             return False, {}
+        label = "toString(status_label)" if "status_label" in columns else "NULL"
         rows = self.sink.query_rows(
             f"SELECT toString(unit_code), toString(status), "
             f"if(isNull(reason), NULL, toString(reason)), "
             f"toUnixTimestamp64Milli(toDateTime64(since, 3)), "
-            f"toUnixTimestamp64Milli(toDateTime64(last_event_at, 3)) "
+            f"toUnixTimestamp64Milli(toDateTime64(last_event_at, 3)), {label} "
             f"FROM {db}.{STATUS_VIEW}"
         )
         return True, {
@@ -395,8 +403,9 @@ class LiveTable:
                 reason=None if reason is None else str(reason),
                 since_ms=None if since is None else int(since),
                 last_event_at_ms=None if last is None else int(last),
+                label=None if text is None else str(text),
             )
-            for code, status, reason, since, last in rows
+            for code, status, reason, since, last, text in rows
         }
 
     # -- rows ------------------------------------------------------------------------------
@@ -443,6 +452,7 @@ class LiveTable:
                 row.update(empty)
             status = statuses.get(unit.code)
             row["status"] = status.status if status else None
+            row["status_label"] = status.label if status else None
             row["status_reason"] = status.reason if status else None
             row["status_since_ms"] = status.since_ms if status else None
             out.append(row)

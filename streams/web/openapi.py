@@ -58,6 +58,7 @@ def _row_schema() -> dict[str, Any]:
             "description": "received in the last 30 days but nothing for silent_after_s",
         },
         "status": {**_NULLABLE_STRING, "description": "emc.unit_connection_status.status"},
+        "status_label": {**_NULLABLE_STRING, "description": "the status in Vietnamese"},
         "status_reason": _NULLABLE_STRING,
         "status_since_ms": _NULLABLE_INT,
         "trend": {
@@ -85,7 +86,8 @@ def _row_schema() -> dict[str, Any]:
                 "maximum": 1,
                 "description": f"{name} over the {view} view (fraction, null when undefined)",
             }
-    required = [k for k in props if k not in ("trend", "status", "status_reason")]
+    optional = ("trend", "status", "status_label", "status_reason")
+    required = [k for k in props if k not in optional]
     required = [k for k in required if k != "status_since_ms"]
     return {"type": "object", "properties": props, "required": required}
 
@@ -204,6 +206,22 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"cookie": []}],
         "paths": {
+            "/emc/api/ping": {
+                "get": {
+                    "summary": "liveness, no token needed, no data",
+                    "security": [],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {"ok": {"type": "boolean"}},
+                                "required": ["ok"],
+                            },
+                            "the worker's web server answers",
+                        )
+                    },
+                }
+            },
             "/emc/api/me": {
                 "get": {
                     "summary": "who the token belongs to",
@@ -286,6 +304,11 @@ def openapi_document() -> dict[str, Any]:
                         "order": {"type": "string", "enum": ["asc", "desc"]},
                         "statuses_available": {"type": "boolean"},
                         "status_values": {"type": "array", "items": {"type": "string"}},
+                        "status_labels": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                            "description": "status code → Vietnamese label",
+                        },
                         "totals": {
                             "type": "object",
                             "properties": {
@@ -329,6 +352,7 @@ def openapi_document() -> dict[str, Any]:
                     "properties": {
                         "unit_code": {"type": "string"},
                         "status": {"type": "string"},
+                        "status_label": _NULLABLE_STRING,
                         "reason": _NULLABLE_STRING,
                         "since_ms": _NULLABLE_INT,
                         "last_event_at_ms": _NULLABLE_INT,

@@ -42,7 +42,7 @@ def _emc(env: dict[str, str], *args: str) -> str:
     return out.stdout.decode()
 
 
-def test_access_rules_and_fuzz(broker_factory, worker_factory) -> None:
+def test_access_rules_and_fuzz(broker_factory, worker_factory, tmp_path: Path) -> None:
     broker = broker_factory()
     worker = worker_factory(broker, EMC_WEB__TOKENS=f"national={TEST_NATIONAL_TOKEN},{TOKENS_ENV}")
     base = f"http://127.0.0.1:{worker.web_port}"
@@ -80,6 +80,16 @@ def test_access_rules_and_fuzz(broker_factory, worker_factory) -> None:
         assert http(base + path, NATIONAL)[0] == 200, path
     windows = get_json(f"{base}/emc/api/units/HA_NOI/windows?window=1d", NATIONAL)
     assert sum(r["received"] for r in windows["rows"]) == 3
+
+    # Silent units: received in the last 30 days, nothing for silent_after_s.
+    time.sleep(2.5)
+    silent = get_json(f"{base}/emc/api/units?silent=true&silent_after_s=1&limit=500", NATIONAL)
+    assert {r["unit_code"] for r in silent["rows"]} == {"HA_NOI", "DA_NANG"}
+    assert all(r["silent"] for r in silent["rows"]) and silent["totals"]["silent"] == 2
+    assert get_json(f"{base}/emc/api/units?silent=true", NATIONAL)["total"] == 0
+    # Liveness for container health checks needs no token and says nothing about units.
+    status, _, body = http(f"{base}/emc/api/ping")
+    assert (status, body) == (200, b'{"ok":true}')
 
     # Unit token: its own unit only; another unit is 403 with no data; national routes 403.
     mine = get_json(f"{base}/emc/api/units?limit=500", HA_NOI)
@@ -159,6 +169,7 @@ def test_access_rules_and_fuzz(broker_factory, worker_factory) -> None:
         capture_output=True,
         timeout=240,
         check=False,
+        cwd=tmp_path,  # schemathesis keeps its example database in the working directory
     )
     report = (
         fuzz.stdout.decode(errors="replace")[-5000:] + fuzz.stderr.decode(errors="replace")[-2000:]

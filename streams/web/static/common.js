@@ -119,6 +119,12 @@ const EMC = (() => {
     return withDate ? p(d.getUTCDate()) + "/" + p(d.getUTCMonth() + 1) + " " + hm : hm;
   }
 
+  // Connection status: the seeds' Vietnamese label, or the status code in English.
+  function statusText(row) {
+    if (!row.status) return t("no_status");
+    return lang === "vi" && row.status_label ? row.status_label : row.status.replace(/_/g, " ");
+  }
+
   function sparkline(values, width, height) {
     if (!values || !values.length) return "";
     const max = Math.max(1, ...values);
@@ -196,5 +202,5 @@ const EMC = (() => {
     onLanguage(() => showWho().catch(() => {}));
   });
 
-  return { t, esc, num, pct, ago, duration, localTime, sparkline, chart, getJSON, onLanguage };
+  return { t, esc, statusText, num, pct, ago, duration, localTime, sparkline, chart, getJSON, onLanguage };
 })();

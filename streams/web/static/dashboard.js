@@ -53,7 +53,7 @@
         cell(r, "remote_rate_24h", EMC.pct(r.remote_rate_24h)) +
         cell(r, "on_time_rate_30d", EMC.pct(r.on_time_rate_30d)) +
         cell(r, "satisfaction_rate_30d", EMC.pct(r.satisfaction_rate_30d)) +
-        cell(r, "status", EMC.esc(r.status || EMC.t("no_status")), "status") +
+        cell(r, "status", EMC.esc(EMC.statusText(r)), "status") +
         '<td class="trend">' + EMC.sparkline(r.trend, 120, 24) + "</td></tr>";
     });
     document.querySelector("#units tbody").innerHTML = body.join("");
@@ -64,7 +64,7 @@
     const select = $("status");
     const known = new Set([...select.options].map((o) => o.value));
     (data.status_values || []).forEach((v) => {
-      if (!known.has(v)) select.add(new Option(v, v));
+      if (!known.has(v)) select.add(new Option((data.status_labels || {})[v] || v, v));
     });
     document.querySelectorAll("#units th[data-sort]").forEach((th) => {
       th.classList.toggle("sorted", th.dataset.sort === state.sort);

@@ -15,7 +15,7 @@
   function renderLive() {
     const u = state.unit;
     if (!u) return;
-    $("unit-status").innerHTML = EMC.esc(EMC.t("status")) + ": <b>" + EMC.esc(u.status || EMC.t("no_status")) + "</b>" +
+    $("unit-status").innerHTML = EMC.esc(EMC.t("status")) + ": <b>" + EMC.esc(EMC.statusText(u)) + "</b>" +
       (u.status_since_ms ? " (" + EMC.t("since") + " " + EMC.localTime(u.status_since_ms, true) + ")" : "") +
       (u.status_reason ? " — " + EMC.esc(u.status_reason) : "") + " · " + EMC.esc(EMC.t("last_event")) + ": " +
       EMC.ago(u.last_receipt_at_ms, state.now) + (u.silent ? ' <span class="badge">' + EMC.esc(EMC.t("silent")) + "</span>" : "");
