@@ -91,6 +91,25 @@ def test_access_rules_and_fuzz(broker_factory, worker_factory, tmp_path: Path) -
     status, _, body = http(f"{base}/emc/api/ping")
     assert (status, body) == (200, b'{"ok":true}')
 
+    # Connection statuses (emc.unit_connection_status, kept by streams/health): evaluate now,
+    # then the API shows each unit's status; a unit token sees only its own.
+    status, _, _ = http(
+        f"{base}/emc/health/evaluate",
+        NATIONAL,
+        method="POST",
+        data=json.dumps({"at_ms": now}).encode(),
+    )
+    if status != 404:  # the health evaluation endpoint exists in this build
+        assert status == 200
+        time.sleep(5.5)  # the worker reuses statuses it read for 5 s
+        statuses = get_json(f"{base}/emc/api/statuses", NATIONAL)
+        by_unit = {r["unit_code"]: r for r in statuses["rows"]}
+        assert statuses["available"] and "HA_NOI" in by_unit
+        row = get_json(f"{base}/emc/api/units/HA_NOI", NATIONAL)["unit"]
+        assert row["status"] == by_unit["HA_NOI"]["status"] and row["status"]
+        mine = get_json(f"{base}/emc/api/statuses", HA_NOI)["rows"]
+        assert [r["unit_code"] for r in mine] == ["HA_NOI"]
+
     # Unit token: its own unit only; another unit is 403 with no data; national routes 403.
     mine = get_json(f"{base}/emc/api/units?limit=500", HA_NOI)
     assert [r["unit_code"] for r in mine["rows"]] == ["HA_NOI"] and mine["total"] == 1
