@@ -211,8 +211,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         env = worker.env
         script = scripted()
         producer = EventProducer(broker.bootstrap_servers, encoding="json")
-        for kind, event in script.events:
+        # receipts first: a result consumed before its receipt (other topic, other partition)
+        # would be an impossible lifecycle and make the unit "needs reconciliation"
+        receipts = [e for e in script.events if e[0] == EventType.RECEIVED]
+        for kind, event in receipts:
             producer.send(kind, event)
+        producer.flush()
+        wait_consumed(worker, len(receipts))
+        for kind, event in script.events:
+            if kind != EventType.RECEIVED:
+                producer.send(kind, event)
         producer.flush()
         wait_consumed(worker, len(script.events))
 
@@ -498,9 +506,11 @@ def test_timer_marks_a_silent_unit_and_brings_it_back(broker_factory: Any, tmp_p
         script.n = int(time.time() * 1000)
         at = int(time.time() * 1000) - 2_000
         script.dossier("HA_NOI", at, result_after_ms=1_000)
-        for kind, event in script.events:
+        for kind, event in script.events:  # receipt, then result, each once consumed
+            consumed = call(worker, "GET", "/emc/progress")["consumed"]
             producer.send(kind, event)
-        producer.flush()
+            producer.flush()
+            wait_consumed(worker, consumed + 1)
         return at + 1_000
 
     def periods() -> list[dict[str, Any]]:
