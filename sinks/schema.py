@@ -7,6 +7,7 @@ and day windows start at local midnight. ``ingested_at``/``updated_at`` are wall
 
 from __future__ import annotations
 
+from sinks.health_schema import health_ddl
 from streams.core.indicators import COUNTERS, RATES
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -146,4 +147,5 @@ ORDER BY (unit_code, dossier_id)
 COMMENT 'Dossiers counted in overdue_open, and where that was undone; read with FINAL.'""",
         f"""CREATE VIEW IF NOT EXISTS {database}.unit_rollup_latest AS
 SELECT * FROM {database}.unit_window_rollup FINAL""",
+        *health_ddl(database),
     ]

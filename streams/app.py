@@ -19,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from faust.tables.table import Table
 
 from sinks.clickhouse import ClickHouseSink, SinkBatch
@@ -31,10 +34,12 @@ from sinks.errors import SinkError
 from streams.codec import Codec
 from streams.core.rollup import Lateness
 from streams.events import DEAD_LETTER_TOPIC, LATE_TOPIC, LIFECYCLE_TOPICS
+from streams.health import register_health
 from streams.pipeline import BatchProcessor, RawMessage, Rejected
 from streams.registry import UnitRegistry
 from streams.settings import Settings
 from streams.summary import live_snapshot, render_summary
+from streams.web import register_web
 
 log = logging.getLogger("emc.app")
 
@@ -129,30 +134,27 @@ def create_app(
         max_future_skew_ms=settings.stream.max_future_skew_s * 1000,
     )
     unit_partitions: dict[str, int] = {}
-    tables = {
-        name: app.tables.add(
-            UnitPartitionedTable(
-                app,
-                name=name,
-                default=None,
-                key_type=bytes,
-                value_type=bytes,
-                partitions=kafka.partitions,
-                partition_of=unit_partitions.get,
-                help=help_text,
-            )
+    state_table = app.tables.add(
+        UnitPartitionedTable(
+            app,
+            name="unit_state",
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=kafka.partitions,
+            partition_of=unit_partitions.get,
+            help="unit_code → window buckets; unit_code|dossier_id → lifecycle state",
         )
-        for name, help_text in (
-            ("unit_windows", "unit_code → open window buckets and watermark"),
-            ("dossier_state", "unit_code|dossier_id → lifecycle state (streams/lifecycle.py)"),
-        )
-    }
+    )
+    # One table (one changelog partition per unit) keeps a batch's dossier writes and the unit's
+    # window write in order, which is what makes state crash-consistent without transactions.
+    state = _StrKeyed(state_table)
     processor = BatchProcessor(
         registry=registry,
         codec=codec,
         lateness=lateness_from(settings),
-        unit_table=_StrKeyed(tables["unit_windows"]),
-        dossier_table=_StrKeyed(tables["dossier_state"]),
+        unit_table=_KeySubset(state, lambda: (c for c in registry.codes if c in state)),
+        dossier_table=_KeySubset(state, lambda: (k for k in state if "|" in k)),
         lifecycle_grace_ms=settings.stream.lifecycle_grace_s * 1000,
         dossier_retention_ms=settings.stream.dossier_retention_s * 1000,
     )
@@ -192,7 +194,12 @@ def create_app(
             ]
             if pending:
                 await asyncio.gather(*pending)
-            processor.commit_state(outcome)
+            by_partition = {e.message.partition: e for e in events}
+
+            def in_partition(p: int | None, known: dict[int, Any] = by_partition) -> Any:
+                return _as_current_event(known.get(p) if p is not None else None)
+
+            processor.commit_state(outcome, in_partition)
 
     @app.on_partitions_revoked.connect
     async def _forget(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -220,6 +227,10 @@ def create_app(
     async def units(web: Any, request: Any) -> Any:
         return web.json(live_snapshot(processor, registry, int(time.time() * 1000)))
 
+    register_web(app, processor, registry, sink, settings)
+
+    register_health(app, sink, settings, registry)
+
     if print_summary:
 
         @app.timer(interval=settings.stream.summary_interval_s)
@@ -227,6 +238,48 @@ def create_app(
             print(render_summary(processor, registry, int(time.time() * 1000)), flush=True)
 
     return app
+
+
+@contextmanager
+def _as_current_event(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event for the block (``None``: leave it as it is).
+
+    Table stores that keep a database per partition (RocksDB) file a key under the current
+    event's partition; state writes after a multi-partition batch set it per unit."""
+    if event is None:
+        yield
+        return
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class _KeySubset(MutableMapping[str, bytes]):
+    """The part of a mapping whose keys ``keys()`` lists (reads and writes pass through)."""
+
+    def __init__(self, inner: MutableMapping[str, bytes], keys: Callable[[], Iterator[str]]):
+        self._inner = inner
+        self._keys = keys
+
+    def __getitem__(self, key: str) -> bytes:
+        return self._inner[key]
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self._inner[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._inner[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._inner
+
+    def __iter__(self) -> Iterator[str]:
+        return self._keys()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._keys())
 
 
 class _StrKeyed(MutableMapping[str, bytes]):
@@ -246,6 +299,9 @@ class _StrKeyed(MutableMapping[str, bytes]):
 
     def __delitem__(self, key: str) -> None:
         del self._table[key.encode()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.encode() in self._table
 
     def __iter__(self) -> Iterator[str]:
         return (k.decode() for k in self._table)

@@ -325,6 +325,12 @@ def _default_now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+HAPPENED_FIELDS: Final = frozenset({"event_time", "finished_at"})
+"""Time fields that record something that already happened (bounded by the future skew)."""
+MAX_DEADLINE_AHEAD_MS: Final = 10 * 366 * 86_400_000
+"""A deadline (``due_at``) may lie at most about ten years ahead of now."""
+
+
 class Codec:
     """Decodes lifecycle event messages (JSON, Avro single-object, Confluent) into events.
 
@@ -542,14 +548,17 @@ class Codec:
 
     def _check_values(self, info: _TypeInfo, event: Event) -> None:
         """Range and domain checks shared by all encodings (times in epoch ms)."""
-        latest = self._now_ms() + self._max_future_skew_ms
+        now = self._now_ms()
         for name in info.time_fields:
             value = event[name]
+            # Instants that already happened may lead the clock only by the allowed skew; a
+            # deadline (due_at) lies in the future by nature, up to a sanity bound.
+            skew = self._max_future_skew_ms if name in HAPPENED_FIELDS else MAX_DEADLINE_AHEAD_MS
+            latest = now + skew
             if value is not None and not MIN_EVENT_TIME_MS <= value <= latest:
                 raise DecodeError(
                     "invalid_time",
-                    f"{name}={value} ms outside [{MIN_EVENT_TIME_MS}, now + "
-                    f"{self._max_future_skew_ms} ms = {latest}]",
+                    f"{name}={value} ms outside [{MIN_EVENT_TIME_MS}, now + {skew} ms = {latest}]",
                 )
         for name in info.id_fields:
             value = event[name]

@@ -59,31 +59,28 @@ class DossierState:
     def open(self) -> bool:
         return self.received_ms is not None and self.finished_ms is None and not self.closed
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(
-            {
-                "i": self.ids,
-                "r": self.received_ms,
-                "d": self.due_ms,
-                "o": self.online,
-                "l": self.level,
-                "c": self.counted,
-                "s": [self.stage, self.stage_ms],
-                "x": self.closed,
-                "f": self.finished_ms,
-                "om": self.overdue_marked,
-                "ob": self.overdue_bits,
-                "p": [[p.kind, p.event, p.encoding, p.partition, p.offset] for p in self.pending],
-                "g": self.flagged,
-                "t": self.last_ms,
-            }
-        )
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "i": self.ids,
+            "r": self.received_ms,
+            "d": self.due_ms,
+            "o": self.online,
+            "l": self.level,
+            "c": self.counted,
+            "s": [self.stage, self.stage_ms],
+            "x": self.closed,
+            "f": self.finished_ms,
+            "om": self.overdue_marked,
+            "ob": self.overdue_bits,
+            "p": [[p.kind, p.event, p.encoding, p.partition, p.offset] for p in self.pending],
+            "g": self.flagged,
+            "t": self.last_ms,
+        }
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> DossierState:
-        raw = orjson.loads(data)
-        return cls(
-            ids=raw["i"],
+    def from_dict(cls, raw: dict[str, Any]) -> DossierState:
+        return cls(  # lists copied: ``raw`` is kept as the state before the batch
+            ids=list(raw["i"]),
             received_ms=raw["r"],
             due_ms=raw["d"],
             online=raw["o"],
@@ -96,6 +93,31 @@ class DossierState:
             overdue_marked=raw["om"],
             overdue_bits=raw["ob"],
             pending=[Pending(*p) for p in raw["p"]],
-            flagged=raw["g"],
+            flagged=list(raw["g"]),
             last_ms=raw["t"],
         )
+
+
+def encode_state(state: DossierState, seq: int, previous: dict[str, Any] | None) -> bytes:
+    """A table value: the state written by the unit's batch ``seq``, and the state before it.
+
+    Keeping the previous state makes a crash harmless: the unit's windows are written after its
+    dossiers, so if a crash loses the windows of batch ``seq``, the dossiers it wrote are rolled
+    back to ``previous`` on load (see :func:`decode_state`) and the batch is replayed whole.
+    """
+    return orjson.dumps({**state.to_dict(), "q": seq, "pv": previous})
+
+
+def decode_state(data: bytes, unit_seq: int) -> tuple[DossierState, dict[str, Any] | None]:
+    """The state consistent with unit windows at ``unit_seq``, and its raw form (or ``None``).
+
+    A value written by a batch later than ``unit_seq`` is from a batch whose unit windows were
+    lost: its previous state is the consistent one.
+    """
+    raw = orjson.loads(data)
+    if raw["q"] > unit_seq:
+        previous = raw["pv"]
+        return (DossierState.from_dict(previous), previous) if previous else (DossierState(), None)
+    raw.pop("q")
+    raw.pop("pv")
+    return DossierState.from_dict(raw), raw

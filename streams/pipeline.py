@@ -14,6 +14,7 @@ import heapq
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,14 @@ from streams.core.rollup import BucketKey, Lateness, UnitWindows
 from streams.core.windows import WINDOW_NAMES, WINDOW_SIZES_MS
 from streams.errors import DecodeError
 from streams.events import TYPE_BY_TOPIC, Event, EventType
-from streams.lifecycle import CLOSING_STATUSES, STAGE_BY_STATUS, DossierState, Pending
+from streams.lifecycle import (
+    CLOSING_STATUSES,
+    STAGE_BY_STATUS,
+    DossierState,
+    Pending,
+    decode_state,
+    encode_state,
+)
 from streams.registry import UnitRegistry
 
 EVENT_FIELDS: tuple[str, ...] = tuple(name for name, _ in EVENT_COLUMNS[:26])
@@ -166,6 +174,8 @@ class BatchProcessor:
         """unit → heap of (expiry ms, dossier key) of closed dossiers."""
         self._pending: dict[str, set[str]] = defaultdict(set)
         """unit → dossier keys holding events that wait for their receipt."""
+        self._loaded: dict[str, dict[str, Any] | None] = {}
+        """Batch-local: each loaded dossier's state as it was before the batch."""
 
     # -- state access -----------------------------------------------------------------------
     def unit_windows(self, unit_code: str) -> UnitWindows:
@@ -190,7 +200,8 @@ class BatchProcessor:
         for key in list(self.dossier_table):
             raw = self.dossier_table.get(key)
             if raw:
-                self._index(key, DossierState.from_bytes(raw))
+                unit_seq = self.unit_windows(key.split("|", 1)[0]).seq
+                self._index(key, decode_state(raw, unit_seq)[0])
         self._indexed = True
 
     def _index(self, key: str, state: DossierState) -> None:
@@ -215,6 +226,7 @@ class BatchProcessor:
             self._build_indexes()
         out = BatchOutcome()
         now_ms = self.clock_ms()
+        self._loaded = {}
         states: dict[str, DossierState] = {}
         changed: set[str] = set()
         by_unit: dict[str, list[_Item]] = defaultdict(list)
@@ -241,7 +253,8 @@ class BatchProcessor:
             out.accepted += len(items)
         for key in changed:
             if key not in out.dossier_states:
-                out.dossier_states[key] = states[key].to_bytes()
+                seq = self.unit_windows(key.split("|", 1)[0]).seq
+                out.dossier_states[key] = encode_state(states[key], seq, self._loaded[key])
         self._account(messages, out, now_ms)
         return out
 
@@ -249,7 +262,11 @@ class BatchProcessor:
         state = states.get(key)
         if state is None:
             raw = self.dossier_table.get(key)
-            state = DossierState.from_bytes(raw) if raw else DossierState()
+            if raw:
+                unit_seq = self.unit_windows(key.split("|", 1)[0]).seq
+                state, self._loaded[key] = decode_state(raw, unit_seq)
+            else:
+                state, self._loaded[key] = DossierState(), None
             states[key] = state
         return state
 
@@ -293,6 +310,7 @@ class BatchProcessor:
         now_ms: int,
     ) -> None:
         windows = self.unit_windows(unit_code)
+        windows.seq += 1
         touched: set[BucketKey] = set()
         receipts = [
             it
@@ -484,7 +502,9 @@ class BatchProcessor:
                 ev = p.event
                 if ev["event_id"] in state.flagged:
                     continue
-                if ev["event_time"] + self.lifecycle_grace_ms < watermark:
+                # Judged on the receipt stream's progress, not on arrival order: a receipt
+                # topic consumed behind the others must not make lifecycles look impossible.
+                if ev["event_time"] + self.lifecycle_grace_ms < windows.receipts_ms:
                     self._anomaly(
                         out,
                         ev,
@@ -590,16 +610,33 @@ class BatchProcessor:
         for rejected in out.late:
             s.late_by_unit[rejected.unit_code or "?"] += 1
 
-    def commit_state(self, out: BatchOutcome) -> None:
-        """Write the batch's state changes back: once per unit, once per dossier."""
-        for unit_code, windows in out.unit_states.items():
-            self.unit_table[unit_code] = windows.to_bytes()
+    def commit_state(
+        self,
+        out: BatchOutcome,
+        in_partition: Callable[[int | None], AbstractContextManager[Any]] | None = None,
+    ) -> None:
+        """Write the batch's state changes back: once per unit, once per dossier.
+
+        ``in_partition(p)`` wraps each write so the table store files the key under partition
+        ``p`` (the unit's partition): Faust's RocksDB store keeps one database per partition and
+        picks it from the current event, which in a multi-partition batch may be any partition.
+        """
+        scope = in_partition or (lambda _p: nullcontext())
+
+        def unit_of(key: str) -> str:
+            return key.split("|", 1)[0]
+
+        # Dossiers first, the unit's windows last: see streams.lifecycle.encode_state.
         for key, value in out.dossier_states.items():
-            if value is None:
-                if key in self.dossier_table:
-                    del self.dossier_table[key]
-            else:
-                self.dossier_table[key] = value
+            with scope(self.unit_partitions.get(unit_of(key))):
+                if value is None:
+                    if key in self.dossier_table:
+                        del self.dossier_table[key]
+                else:
+                    self.dossier_table[key] = value
+        for unit_code, windows in out.unit_states.items():
+            with scope(self.unit_partitions.get(unit_code)):
+                self.unit_table[unit_code] = windows.to_bytes()
 
 
 TYPE_TOPIC: dict[str, str] = {kind.value: topic for topic, kind in TYPE_BY_TOPIC.items()}

@@ -60,6 +60,11 @@ class WebSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=6066, ge=0, le=65535)
+    tokens: SecretStr | None = None
+    """Access tokens from configuration: comma-separated ``ROLE[:UNIT_CODE]=TOKEN`` where TOKEN
+    is a plaintext token or ``sha256:<hex digest>`` (streams/web/auth.py)."""
+    tokens_file: Path | None = None
+    """Token file kept by ``emc token issue|revoke``; default ``{data_dir}/web_tokens.json``."""
 
 
 class StreamSettings(BaseModel):
@@ -86,6 +91,44 @@ class StreamSettings(BaseModel):
     summary_interval_s: float = Field(default=5.0, gt=0)
 
 
+class HealthSettings(BaseModel):
+    """Connection health: the working calendar and the thresholds of the status rules.
+
+    The rules and their order are in domain.md ("Connection health"); streams/health/ applies them.
+    """
+
+    silence_working_hours: float = Field(default=24.0, gt=0)
+    """Interrupted after more than this many working hours without any event, hours."""
+    volume_drop_ratio: float = Field(default=0.2, ge=0, le=1)
+    """Interrupted when today's volume so far is under this fraction of the usual volume."""
+    trailing_weeks: int = Field(default=4, ge=1, le=26)
+    """Usual volume: median of the same weekday over this many previous weeks."""
+    volume_min_baseline_events: int = Field(default=20, ge=1)
+    """The volume-drop rule applies only when the usual volume so far reaches this many events."""
+    unknown_procedure_share: float = Field(default=0.02, ge=0, le=1)
+    """Needs reconciliation above this share of receipts whose code is not in the catalogue."""
+    impossible_lifecycle_share: float = Field(default=0.01, ge=0, le=1)
+    """Needs reconciliation above this share of dossiers with an impossible lifecycle."""
+    catalogue_coverage_min: float = Field(default=0.5, ge=0, le=1)
+    """Not comprehensive under this share of online catalogue procedures having any receipt."""
+    reconciliation_days: int = Field(default=30, ge=1)
+    """Trailing window of the reconciliation and completeness rules, days."""
+    office_open: str = "07:30"
+    """Start of office hours, local time (Asia/Ho_Chi_Minh) HH:MM."""
+    office_close: str = "17:00"
+    """End of office hours, local time HH:MM."""
+    office_days: str = "mon,tue,wed,thu,fri"
+    """Working weekdays, comma-separated (mon … sun)."""
+    saturday_close: str | None = None
+    """When set (e.g. "11:30"), Saturday mornings from office_open to this time are working."""
+    holidays_file: str = "holidays.csv"
+    """Public holidays, relative to config_dir (or absolute)."""
+    compensatory_days: bool = True
+    """A holiday on a non-working day gives the next working day off (Labour Code 2019 Art. 111)."""
+    evaluation_interval_s: float = Field(default=60.0, ge=0)
+    """How often the worker re-evaluates every unit's status, seconds; 0 turns the timer off."""
+
+
 class Settings(BaseSettings):
     """Everything the process reads from its environment."""
 
@@ -102,6 +145,7 @@ class Settings(BaseSettings):
     clickhouse: ClickHouseSettings = ClickHouseSettings()
     web: WebSettings = WebSettings()
     stream: StreamSettings = StreamSettings()
+    health: HealthSettings = HealthSettings()
 
     @property
     def units_path(self) -> Path:

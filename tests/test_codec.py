@@ -746,3 +746,23 @@ def test_fuzz_valid_json_with_random_field_values(
 @given(kind=kinds, value=json_values)
 def test_fuzz_any_json_value(codec: Codec, kind: EventType, value: Any) -> None:
     assert_decodes_or_rejects(codec, kind, orjson.dumps(value))
+
+
+def test_deadlines_may_lie_ahead_but_happened_times_may_not(plain_codec: Codec) -> None:
+    """due_at is a deadline (days ahead is normal); event_time and finished_at happened."""
+    month_ahead = NOW_MS + 30 * DAY_MS
+    event = plain_codec.decode(
+        EventType.RECEIVED, json_with(EventType.RECEIVED, due_at=month_ahead)
+    )
+    assert event["due_at"] == month_ahead
+    with pytest.raises(DecodeError) as exc:
+        plain_codec.decode(
+            EventType.RECEIVED, json_with(EventType.RECEIVED, event_time=NOW_MS + 2 * DAY_MS)
+        )
+    assert exc.value.reason == "invalid_time"
+    with pytest.raises(DecodeError) as exc:
+        plain_codec.decode(
+            EventType.RESULT_RETURNED,
+            json_with(EventType.RESULT_RETURNED, finished_at=NOW_MS + 2 * DAY_MS),
+        )
+    assert exc.value.reason == "invalid_time"

@@ -560,8 +560,10 @@ def test_dockerfile_web_port_and_healthcheck(
     }
     assert port in exposed
     (healthcheck,) = args_of(dockerfile, "HEALTHCHECK")
-    assert "/emc/progress" in healthcheck and "urllib" in healthcheck
-    assert '@app.page("/emc/progress")' in (REPO / "streams" / "app.py").read_text(encoding="utf-8")
+    assert "/emc/api/ping" in healthcheck and "urllib" in healthcheck
+    # the health check must hit a route that answers without a token (and so carries no data)
+    api = (REPO / "streams" / "web" / "api.py").read_text(encoding="utf-8")
+    assert '"/emc/api/ping"' in api
 
 
 def test_dockerfile_copy_sources_exist(dockerfile: list[tuple[str, str]]) -> None:

@@ -69,6 +69,11 @@ class UnitWindows:
 
     watermark_ms: int = NO_WATERMARK
     buckets: dict[BucketKey, npt.NDArray[np.int64]] = field(default_factory=dict)
+    receipts_ms: int = NO_WATERMARK
+    """Latest receipt time applied (epoch ms): how far the unit's receipt stream has come."""
+    seq: int = 0
+    """Batches applied to this unit so far: dossier states carry the ``seq`` of the batch that
+    wrote them, which tells, after a crash, whether they are ahead of these windows."""
 
     def apply(
         self,
@@ -104,7 +109,9 @@ class UnitWindows:
                 result.touched.add(key)
         on_time = ~result.late_mask
         if on_time.any():
-            self.watermark_ms = max(self.watermark_ms, int(times_ms[on_time].max()))
+            latest = int(times_ms[on_time].max())
+            self.watermark_ms = max(self.watermark_ms, latest)
+            self.receipts_ms = max(self.receipts_ms, latest)
         return result
 
     def observe(self, event_time_ms: int) -> None:
@@ -168,14 +175,21 @@ class UnitWindows:
     def to_bytes(self) -> bytes:
         """Compact binary form for a Faust table value (int64 little-endian words).
 
-        Layout: ``[version=1, watermark, n_counters, n_buckets]`` then per bucket
+        Layout: ``[version=3, watermark, n_counters, n_buckets, seq, receipts_ms]`` then per bucket
         ``[window index, start ms, counters…]``.
         """
         n = len(self.buckets)
-        words = np.empty(4 + n * (2 + N_COUNTERS), dtype="<i8")
-        words[:4] = (_FORMAT_VERSION, self.watermark_ms, N_COUNTERS, n)
+        words = np.empty(_HEADER + n * (2 + N_COUNTERS), dtype="<i8")
+        words[:_HEADER] = (
+            _FORMAT_VERSION,
+            self.watermark_ms,
+            N_COUNTERS,
+            n,
+            self.seq,
+            self.receipts_ms,
+        )
         if n:
-            body = words[4:].reshape(n, 2 + N_COUNTERS)
+            body = words[_HEADER:].reshape(n, 2 + N_COUNTERS)
             for row, ((window, start), counts) in zip(body, self.buckets.items(), strict=True):
                 row[0] = _WINDOW_INDEX[window]
                 row[1] = start
@@ -186,20 +200,21 @@ class UnitWindows:
     def from_bytes(cls, data: bytes) -> UnitWindows:
         """Inverse of :meth:`to_bytes`; a state written with fewer counters is zero-padded."""
         words = np.frombuffer(data, dtype="<i8")
-        version, watermark, n_counters, n = (int(x) for x in words[:4])
+        version, watermark, n_counters, n, seq, receipts = (int(x) for x in words[:_HEADER])
         if version != _FORMAT_VERSION:
             raise ValueError(f"unknown unit window state format {version}")
-        body = words[4:].reshape(n, 2 + n_counters)
+        body = words[_HEADER:].reshape(n, 2 + n_counters)
         buckets: dict[BucketKey, npt.NDArray[np.int64]] = {}
         for row in body:
             counts = np.zeros(N_COUNTERS, dtype=np.int64)
             k = min(N_COUNTERS, n_counters)
             counts[:k] = row[2 : 2 + k]
             buckets[(WINDOW_NAMES[int(row[0])], int(row[1]))] = counts
-        return cls(watermark_ms=watermark, buckets=buckets)
+        return cls(watermark_ms=watermark, buckets=buckets, seq=seq, receipts_ms=receipts)
 
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 3
+_HEADER = 6
 _WINDOW_INDEX = {name: i for i, name in enumerate(WINDOW_NAMES)}
 
 

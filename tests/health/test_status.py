@@ -506,7 +506,9 @@ def test_timer_marks_a_silent_unit_and_brings_it_back(broker_factory: Any, tmp_p
         script.n = int(time.time() * 1000)
         at = int(time.time() * 1000) - 2_000
         script.dossier("HA_NOI", at, result_after_ms=1_000)
-        for kind, event in script.events:  # receipt, then result, each once consumed
+        # Result first, then the receipt, each once consumed: with the receipt first, a 1 s
+        # timer could see "receipts but no results" in between (a true, passing state).
+        for kind, event in reversed(script.events):
             consumed = call(worker, "GET", "/emc/progress")["consumed"]
             producer.send(kind, event)
             producer.flush()

@@ -73,10 +73,13 @@ def test_same_batch_produced_twice_counts_once(broker_factory, worker_factory) -
     assert_exact(worker.env, events)
 
 
-def test_sigkill_mid_stream_then_restart_is_exact(broker_factory, worker_factory, tmp_path) -> None:
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
+def test_sigkill_mid_stream_then_restart_is_exact(
+    broker_factory, worker_factory, tmp_path, store: str
+) -> None:
     broker = broker_factory()
     data = tmp_path / "kill"
-    worker = worker_factory(broker, data_dir=data)
+    worker = worker_factory(broker, data_dir=data, EMC_STREAM__STORE=store)
     events = stream(6000, seed=12)
     half = len(events) // 2
     producer = EventProducer(broker.bootstrap_servers)
@@ -84,7 +87,7 @@ def test_sigkill_mid_stream_then_restart_is_exact(broker_factory, worker_factory
     worker.wait_consumed(half // 3)  # somewhere in the middle of the first half
     worker.stop(signal.SIGKILL)
     produce(producer, events[half:])
-    restarted = worker_factory(broker, data_dir=data)
+    restarted = worker_factory(broker, data_dir=data, EMC_STREAM__STORE=store)
     wait_committed(
         broker.bootstrap_servers, "emc-test", producer.last_offsets, check=restarted.alive
     )

@@ -31,7 +31,7 @@ DATA_PATHS = (
     "/emc/api/me",
     "/emc/progress",
     "/emc/units",
-    "/table/unit_windows/",
+    "/table/unit_state/",
     "/router/",
 )
 
@@ -123,7 +123,7 @@ def test_access_rules_and_fuzz(broker_factory, worker_factory, tmp_path: Path) -
         "/emc/dashboard/units/DA_NANG",
         "/emc/progress",
         "/emc/units",
-        "/table/unit_windows/",
+        "/table/unit_state/",
     ):
         status, _, body = http(base + path, HA_NOI)
         assert status == 403, (path, status)
