@@ -219,6 +219,11 @@ def create_app(
                 "dead_letters": dict(s.dead_letters),
                 "late_by_unit": dict(s.late_by_unit),
                 "anomalies": dict(s.anomalies),
+                "assigned": sorted(
+                    f"{tp.topic}[{tp.partition}]"
+                    for tp in app.consumer.assignment()
+                    if tp.topic in LIFECYCLE_TOPICS
+                ),
                 "last_batch_at_ms": s.last_batch_at_ms,
             }
         )
