@@ -26,11 +26,7 @@ def expected_sql(database: str, window: str, since: str | None, until: str | Non
     bit = COUNTED_BIT[window]
     rb = BUCKET_SQL[window].format(t="r.event_time")
     b = BUCKET_SQL[window].format(t="event_time")
-    period = ""
-    if since:
-        period += f" AND window_start >= parseDateTime64BestEffort('{since}', 3)"
-    if until:
-        period += f" AND window_start < parseDateTime64BestEffort('{until}', 3)"
+    period = _period_sql(since, until)
     db = database
     return f"""
 WITH
@@ -105,6 +101,16 @@ SETTINGS join_use_nulls = 1
 """
 
 
+def _period_sql(since: str | None, until: str | None) -> str:
+    """``AND …`` conditions on ``window_start`` (ISO-8601 instants, validated by the caller)."""
+    period = ""
+    if since:
+        period += f" AND window_start >= parseDateTime64BestEffort('{since}', 3)"
+    if until:
+        period += f" AND window_start < parseDateTime64BestEffort('{until}', 3)"
+    return period
+
+
 def _source(counter: str) -> str:
     if counter in {
         "finished",
@@ -155,11 +161,7 @@ def reconcile(
     differences: list[Difference] = []
     counters = ", ".join(ROLLUP_COUNTERS)
     for window in BUCKET_SQL:
-        period = ""
-        if since:
-            period += f" AND window_start >= parseDateTime64BestEffort('{since}', 3)"
-        if until:
-            period += f" AND window_start < parseDateTime64BestEffort('{until}', 3)"
+        period = _period_sql(since, until)
         stored_sql = (
             f"SELECT unit_code, toUnixTimestamp64Milli(window_start), {counters} "
             f"FROM {db}.unit_window_rollup FINAL "
