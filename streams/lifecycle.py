@@ -8,6 +8,7 @@ it was counted, the overdue mark, and lifecycle events that arrived before their
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,26 +99,34 @@ class DossierState:
         )
 
 
-def encode_state(state: DossierState, seq: int, previous: dict[str, Any] | None) -> bytes:
-    """A table value: the state written by the unit's batch ``seq``, and the state before it.
+_MAGIC = b"EMD1"
+_HEADER = struct.Struct("<4sqI")
+"""Table value header: magic, seq of the batch that wrote it, length of the current state."""
+
+
+def encode_state(state: DossierState, seq: int, previous: bytes | None) -> bytes:
+    """A table value: the state written by the unit's batch ``seq``, then the state before it.
 
     Keeping the previous state makes a crash harmless: the unit's windows are written after its
     dossiers, so if a crash loses the windows of batch ``seq``, the dossiers it wrote are rolled
-    back to ``previous`` on load (see :func:`decode_state`) and the batch is replayed whole.
+    back on load (see :func:`decode_state`) and the batch is replayed whole. ``previous`` is the
+    JSON of the state before the batch, kept as bytes (never re-encoded).
     """
-    return orjson.dumps({**state.to_dict(), "q": seq, "pv": previous})
+    current = orjson.dumps(state.to_dict())
+    return _HEADER.pack(_MAGIC, seq, len(current)) + current + (previous or b"")
 
 
-def decode_state(data: bytes, unit_seq: int) -> tuple[DossierState, dict[str, Any] | None]:
-    """The state consistent with unit windows at ``unit_seq``, and its raw form (or ``None``).
+def decode_state(data: bytes, unit_seq: int) -> tuple[DossierState, bytes | None]:
+    """The state consistent with unit windows at ``unit_seq``, and its JSON (``None``: new).
 
     A value written by a batch later than ``unit_seq`` is from a batch whose unit windows were
     lost: its previous state is the consistent one.
     """
-    raw = orjson.loads(data)
-    if raw["q"] > unit_seq:
-        previous = raw["pv"]
-        return (DossierState.from_dict(previous), previous) if previous else (DossierState(), None)
-    raw.pop("q")
-    raw.pop("pv")
-    return DossierState.from_dict(raw), raw
+    magic, seq, n = _HEADER.unpack_from(data)
+    if magic != _MAGIC:
+        raise ValueError("not a dossier state value")
+    start = _HEADER.size
+    chosen = data[start : start + n] if seq <= unit_seq else data[start + n :]
+    if not chosen:
+        return DossierState(), None
+    return DossierState.from_dict(orjson.loads(chosen)), bytes(chosen)

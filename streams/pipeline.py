@@ -174,7 +174,7 @@ class BatchProcessor:
         """unit → heap of (expiry ms, dossier key) of closed dossiers."""
         self._pending: dict[str, set[str]] = defaultdict(set)
         """unit → dossier keys holding events that wait for their receipt."""
-        self._loaded: dict[str, dict[str, Any] | None] = {}
+        self._loaded: dict[str, bytes | None] = {}
         """Batch-local: each loaded dossier's state as it was before the batch."""
 
     # -- state access -----------------------------------------------------------------------
@@ -246,11 +246,12 @@ class BatchProcessor:
             self.unit_partitions[ev["unit_code"]] = msg.partition
             by_unit[ev["unit_code"]].append(_Item(msg, kind, ev, key))
 
+        rows: list[tuple[_Item, str | None]] = []
         for unit_code, items in by_unit.items():
-            self._process_unit(unit_code, items, states, changed, out, now_ms)
-            for item in items:
-                out.sink_batch.add_event(self._event_row(item, now_ms))
+            rows.extend(self._process_unit(unit_code, items, states, changed, out, now_ms))
+            rows.extend((item, None) for item in items)
             out.accepted += len(items)
+        self._add_event_rows(out, rows, now_ms)
         for key in changed:
             if key not in out.dossier_states:
                 seq = self.unit_windows(key.split("|", 1)[0]).seq
@@ -308,9 +309,12 @@ class BatchProcessor:
         changed: set[str],
         out: BatchOutcome,
         now_ms: int,
-    ) -> None:
+    ) -> list[tuple[_Item, str | None]]:
+        """Window one unit's events of the batch; return event rows to write again (events
+        that waited for their receipt and are now counted)."""
         windows = self.unit_windows(unit_code)
         windows.seq += 1
+        rewritten: list[tuple[_Item, str | None]] = []
         touched: set[BucketKey] = set()
         receipts = [
             it
@@ -353,11 +357,12 @@ class BatchProcessor:
         for it in receipts:
             state = states[it.key]
             if state.pending:
-                self._replay_pending(unit_code, it.key, state, windows, touched, out, now_ms)
+                rewritten += self._replay_pending(unit_code, it.key, state, windows, touched, out)
         self._sweep(unit_code, windows, states, changed, touched, out)
         out.unit_states[unit_code] = windows
         self._emit_rollups(unit_code, windows, touched, out)
         windows.evict(self.lateness)
+        return rewritten
 
     def _lifecycle(
         self,
@@ -459,9 +464,9 @@ class BatchProcessor:
         windows: UnitWindows,
         touched: set[BucketKey],
         out: BatchOutcome,
-        now_ms: int,
-    ) -> None:
-        """The receipt came: apply the events that waited for it and rewrite their rows."""
+    ) -> list[tuple[_Item, str | None]]:
+        """The receipt came: apply the events that waited for it; return their rows to rewrite."""
+        rewritten: list[tuple[_Item, str | None]] = []
         waiting, state.pending = state.pending, []
         self._pending[unit_code].discard(key)
         for p in sorted(waiting, key=lambda p: p.event["event_time"]):
@@ -469,8 +474,8 @@ class BatchProcessor:
             it = _Item(msg, EventType(p.kind), p.event, key)
             it.bits = self._lifecycle(unit_code, it, state, windows, touched, out)
             if it.bits:
-                row = self._event_row(it, now_ms, encoding=p.encoding)
-                out.sink_batch.add_event(row)
+                rewritten.append((it, p.encoding))
+        return rewritten
 
     def _sweep(
         self,
@@ -589,12 +594,22 @@ class BatchProcessor:
                 )
             )
 
-    def _event_row(self, it: _Item, now_ms: int, encoding: str | None = None) -> list[Any]:
-        row: list[Any] = [it.kind.value]
-        row.extend(it.event.get(name) for name in EVENT_FIELDS[1:])
-        enc = encoding or encoding_of(it.msg.value or b"")
-        row.extend((enc, it.msg.partition, it.msg.offset, it.bits, now_ms))
-        return row
+    def _add_event_rows(
+        self, out: BatchOutcome, rows: list[tuple[_Item, str | None]], now_ms: int
+    ) -> None:
+        """Append ``emc.dossier_events`` rows column by column (``str``: the encoding of an event
+        rewritten from the dossier's pending list, whose bytes are no longer at hand)."""
+        columns = out.sink_batch.events
+        events = [it.event for it, _ in rows]
+        columns[0].extend(it.kind.value for it, _ in rows)
+        for column, name in zip(columns[1 : len(EVENT_FIELDS)], EVENT_FIELDS[1:], strict=True):
+            column.extend([ev.get(name) for ev in events])
+        lineage = columns[len(EVENT_FIELDS) :]
+        lineage[0].extend(enc or encoding_of(it.msg.value or b"") for it, enc in rows)
+        lineage[1].extend(it.msg.partition for it, _ in rows)
+        lineage[2].extend(it.msg.offset for it, _ in rows)
+        lineage[3].extend(it.bits for it, _ in rows)
+        lineage[4].extend([now_ms] * len(rows))
 
     def _account(self, messages: list[RawMessage], out: BatchOutcome, now_ms: int) -> None:
         s = self.stats
