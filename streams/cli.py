@@ -335,6 +335,9 @@ from streams.cli_health import import_command, status_command  # noqa: E402
 
 main.add_command(import_command)
 main.add_command(status_command)
+from streams.cli_bench import bench  # noqa: E402
+
+main.add_command(bench)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
