@@ -42,6 +42,7 @@ def test_bench_quick_json(tmp_path: Path) -> None:
     assert ceiling["messages"] == 2000
     assert ceiling["decode_errors"] == 0
     assert ceiling["units"] == workload["units"]
+    assert run_json["faust_floor"]["messages"] == 2000
 
     latency = results["latency"]
     assert latency["events_sent"] > 0

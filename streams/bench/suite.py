@@ -21,8 +21,10 @@ What is measured, exactly:
   later) − produce time. *ClickHouse visibility latency* = the first poll (every 0.1 s) at
   which the group's committed offset passed the message − produce time: an upper bound, since
   the rows were inserted before the commit. Duplicates (not stored) are not in either figure.
-- **Ceiling** and **peer**: child processes reading the same topics as a fresh consumer group
-  (see :mod:`.ceiling`, :mod:`.peer`).
+- **Ceiling**, **Faust floor** and **peer**: child processes reading the same topics afresh
+  (:mod:`.ceiling`: bare consumer + decode; :mod:`.faust_floor`: the worker's Faust settings with
+  an empty ``take_events`` agent; :mod:`.peer`: Quix Streams). Each times its first message (or
+  batch) to its last; the worker's figure also includes the last ClickHouse insert and commit.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from streams.bench.procs import (
     thread_cpu,
 )
 from streams.bench.workload import Workload, create_topics, produce_all
-from streams.broker import EmbeddedBroker
+from streams.broker import EmbeddedBroker, free_port
 from streams.events import LIFECYCLE_TOPICS, TOPIC_BY_TYPE, EventType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -238,10 +240,11 @@ def reference_phase(
     *,
     partitions: int = 4,
     peer_python: str | None = None,
+    faust_floor: bool = True,
     timeout_s: float = 900.0,
     say: Say = _quiet,
 ) -> dict[str, Any]:
-    """The ceiling (bare consumer) and, with ``peer_python``, the Quix Streams peer."""
+    """The ceiling (bare consumer), the Faust floor and, with ``peer_python``, the peer."""
     workdir.mkdir(parents=True, exist_ok=True)
     n = len(workload.messages)
     out: dict[str, Any] = {}
@@ -254,6 +257,13 @@ def reference_phase(
             timeout_s,
         )
         say(f"  ceiling: {out['ceiling'].get('events_per_s')} events/s")
+        if faust_floor:
+            out["faust_floor"] = _child_json(
+                [sys.executable, "-m", "streams.bench.faust_floor", bootstrap, "bench-floor",
+                 str(n), str(free_port()), str(workdir / "faust-floor")],
+                timeout_s, log=workdir / "faust-floor.log",
+            )  # fmt: skip
+            say(f"  Faust floor (empty take_events agent): {out['faust_floor']['events_per_s']}/s")
         if peer_python is not None:
             env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
             state = workdir / "quix-state"
@@ -281,7 +291,10 @@ def _child_json(
     if proc.returncode != 0 or not lines:
         tail = log.read_text(errors="replace")[-2000:] if log else ""
         raise BenchError(f"{command[2]} failed with {proc.returncode}: {tail}")
-    return dict(json.loads(lines[-1]))
+    for line in reversed(lines):  # the figures are the last JSON line (Faust may print too)
+        if "{" in line:
+            return dict(json.loads(line[line.index("{") :]))
+    raise BenchError(f"{command[2]} printed no figures: {lines[-3:]}")
 
 
 def latency_phase(
