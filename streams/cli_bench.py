@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,10 +98,7 @@ def bench(
     """
     from rich.console import Console
 
-    from streams.bench import report, suite
-    from streams.bench.profile import summarize
-    from streams.bench.workload import build_workload
-    from streams.registry import UnitRegistry
+    from streams.bench import report
 
     console = Console(stderr=True)
 
@@ -134,6 +132,42 @@ def bench(
             raise click.ClickException("--profile needs py-spy in .venv-bench")
         profile_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="emc-bench-"))
+    try:
+        _run(results, work, n, seed, quick, scaling, encoding, partitions, rate, latency_s,
+             no_latency, no_ceiling, peer_python, py_spy, profile_dir, say)  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["host"]["load_avg_at_end"] = os.getloadavg()
+    results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    report.render(results, Console(width=None if sys.stdout.isatty() else 150))
+    if output is not None:
+        report.write_json(results, output)
+        say(f"figures written to {output}")
+
+
+def _run(
+    results: dict[str, Any],
+    work: Path,
+    n: int,
+    seed: int,
+    quick: bool,
+    scaling: bool,
+    encoding: str,
+    partitions: int,
+    rate: float,
+    latency_s: float | None,
+    no_latency: bool,
+    no_ceiling: bool,
+    peer_python: str | None,
+    py_spy: str | None,
+    profile_dir: Path | None,
+    say: Any,
+) -> None:
+    from streams.bench import suite
+    from streams.bench.profile import summarize
+    from streams.bench.workload import build_workload
+    from streams.registry import UnitRegistry
+
     registry = UnitRegistry.load()
     if scaling:
         from streams.bench.scaling import run_scaling
@@ -158,7 +192,7 @@ def bench(
             if not no_ceiling or peer_python:
                 refs = suite.reference_phase(
                     work / f"reference-{enc}", workload, partitions=partitions,
-                    peer_python=peer_python, say=say,
+                    peer_python=peer_python, seed=seed, say=say,
                 )  # fmt: skip
                 run.update(refs)
             results["throughput"][enc] = run
@@ -168,9 +202,3 @@ def bench(
             results["latency"] = suite.latency_phase(
                 work / "latency", rate=rate, duration_s=duration, partitions=partitions, say=say
             )
-    results["host"]["load_avg_at_end"] = os.getloadavg()
-    results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    report.render(results, Console(width=None if sys.stdout.isatty() else 150))
-    if output is not None:
-        report.write_json(results, output)
-        say(f"figures written to {output}")

@@ -43,6 +43,8 @@ def test_bench_quick_json(tmp_path: Path) -> None:
     assert ceiling["decode_errors"] == 0
     assert ceiling["units"] == workload["units"]
     assert run_json["faust_floor"]["messages"] == 2000
+    assert run_json["core"]["messages"] == 2000
+    assert run_json["core"]["accepted"] == worker["accepted"]
 
     latency = results["latency"]
     assert latency["events_sent"] > 0

@@ -2,8 +2,8 @@
 
 py-spy samples every thread; a line is ``frame;frame;…;leaf COUNT`` with frames like
 ``function (module/path.py:line)``. :func:`summarize` reports the top leaf frames (self time)
-and the share of samples whose stack passes through each stage of the pipeline (inclusive
-time), over the worker's event-loop thread and all threads.
+and each sample attributed to one stage (:data:`STAGES`, first match in order), so the stage
+shares add up to 1.
 """
 
 from __future__ import annotations
@@ -14,31 +14,38 @@ from pathlib import Path
 from typing import Any
 
 STAGES: dict[str, tuple[str, ...]] = {
-    "decode (Codec.decode)": ("decode (streams/codec.py",),
-    "pipeline core (BatchProcessor.process)": ("process (streams/pipeline.py",),
-    "state writes (commit_state → Faust table)": ("commit_state (streams/pipeline.py",),
-    "ClickHouse insert (sink.write)": ("write (sinks/clickhouse.py",),
-    "dead-letter/late sends": ("send (faust/topics.py",),
-    "Faust consumer: fetch → Event (drain/on_message)": (
-        "_drain_messages (faust/transport/consumer.py",
-        "on_message (faust/transport/conductor.py",
+    "ClickHouse insert (sink.write)": ("sinks/clickhouse.py",),
+    "decode (Codec.decode)": ("streams/codec.py",),
+    "pipeline core: dedup, windows, lifecycles, rows (process)": ("process (streams/pipeline.py",),
+    "state writes: commit_state → Faust table": ("commit_state (streams/pipeline.py",),
+    "agent body glue (RawMessage list, current event)": ("streams/app.py",),
+    "Faust changelog producer → aiokafka (one record per batch)": (
+        "faust/transport/producer.py",
+        "publish_message (faust/topics.py",
+        "send (faust/topics.py",
+        "Producer.send (faust/transport/drivers/aiokafka.py",
+        "aiokafka/producer/",
+        "faust/tables/",
     ),
-    "Faust stream: take_events/Event/ack": (
-        "take_events (faust/streams.py",
-        "_py_aiter (faust/streams.py",
-        "ack (faust/streams.py",
-        "ack (faust/transport/consumer.py",
+    "Faust per-message path: fetch → Message → Event → stream → ack": (
+        "faust/transport/consumer.py",
+        "faust/transport/conductor.py",
+        "faust/transport/drivers/aiokafka.py",
+        "faust/streams.py",
+        "faust/events.py",
+        "faust/sensors/",
+        "faust/agents/",
+        "faust/app/base.py",
+        "faust/serializers/",
+        "mode/utils/queues.py",
     ),
-    "Faust changelog producer (send_soon/flush)": (
-        "send_soon (faust/",
-        "_send_changelog",
-        "on_changelog_sent",
-        "maybe_flush (faust/",
-    ),
-    "aiokafka fetcher": ("aiokafka/consumer/fetcher.py",),
-    "aiokafka producer": ("aiokafka/producer/",),
-    "asyncio loop idle (select)": ("select (selectors.py",),
+    "aiokafka network I/O and protocol": ("aiokafka/",),
+    "web and health services": ("streams/health/", "streams/web/", "aiohttp/"),
+    "logging calls (debug, filtered)": ("logging/__init__.py",),
+    "event loop waiting (select)": ("select (selectors.py",),
+    "asyncio scheduling: tasks, futures, callbacks": ("asyncio/", "mode/"),
 }
+"""Exclusive categories, first match wins (checked against the whole stack, in this order)."""
 _FRAME = re.compile(r"^(?P<fn>\S+) \((?P<file>[^:)]+)")
 
 
@@ -74,6 +81,9 @@ def summarize(path: Path, top: int = 25, thread_filter: str | None = None) -> di
         for stage, markers in STAGES.items():
             if any(m in stack for m in markers):
                 stages[stage] += count
+                break
+        else:
+            stages["other"] += count
     return {
         "samples": total,
         "stages": {k: round(v / total, 3) for k, v in stages.most_common()} if total else {},

@@ -59,6 +59,7 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
                 _num(peer.get("events_per_s")) if peer else results.get("peer_skipped", "—"),
                 _ratio(worker["events_per_s"], peer.get("events_per_s")),
                 _num((run.get("faust_floor") or {}).get("events_per_s")),
+                _num((run.get("core") or {}).get("events_per_s")),
                 f"{_num(ch.get('events'))} of {_num(worker['accepted'])} accepted",
             )
         console.print(table)

@@ -23,7 +23,8 @@ What is measured, exactly:
   the rows were inserted before the commit. Duplicates (not stored) are not in either figure.
 - **Ceiling**, **Faust floor** and **peer**: child processes reading the same topics afresh
   (:mod:`.ceiling`: bare consumer + decode; :mod:`.faust_floor`: the worker's Faust settings with
-  an empty ``take_events`` agent; :mod:`.peer`: Quix Streams). Each times its first message (or
+  an empty ``take_events`` agent; :mod:`.core`: the pipeline on plain dicts, no Faust/Kafka/
+  ClickHouse; :mod:`.peer`: Quix Streams). Each times its first message (or
   batch) to its last; the worker's figure also includes the last ClickHouse insert and commit.
 """
 
@@ -95,8 +96,11 @@ def throughput_phase(
         try:
             for i in range(workers):
                 procs.append(
-                    start_worker(bootstrap, workdir / f"worker-{i}", group, **(worker_env or {}))
-                )
+                    start_worker(
+                        bootstrap, workdir / f"worker-{i}", group,
+                        EMC_KAFKA__PARTITIONS=str(partitions), **(worker_env or {}),
+                    )
+                )  # fmt: skip
             watcher = CommitWatcher(bootstrap, group)
             profile = (profile_to, py_spy) if profile_to and py_spy else None
             try:
@@ -241,10 +245,12 @@ def reference_phase(
     partitions: int = 4,
     peer_python: str | None = None,
     faust_floor: bool = True,
+    core_batch: int | None = 10_000,
+    seed: int = 7,
     timeout_s: float = 900.0,
     say: Say = _quiet,
 ) -> dict[str, Any]:
-    """The ceiling (bare consumer), the Faust floor and, with ``peer_python``, the peer."""
+    """Reference lines on the same data: ceiling, Faust floor, core without Faust, peer."""
     workdir.mkdir(parents=True, exist_ok=True)
     n = len(workload.messages)
     out: dict[str, Any] = {}
@@ -273,6 +279,13 @@ def reference_phase(
                 timeout_s, env=env, log=workdir / "peer.log",
             )  # fmt: skip
             say(f"  peer (Quix Streams): {out['peer'].get('events_per_s')} events/s")
+    if core_batch:
+        out["core"] = _child_json(
+            [sys.executable, "-m", "streams.bench.core", workload.encoding, str(n),
+             str(core_batch), str(seed)],
+            timeout_s, log=workdir / "core.log",
+        )  # fmt: skip
+        say(f"  core without Faust (batches of {core_batch:,}): {out['core']['events_per_s']}/s")
     shutil.rmtree(workdir, ignore_errors=True)
     return out
 
@@ -328,7 +341,10 @@ def latency_phase(
         bootstrap = broker.bootstrap_servers
         create_topics(bootstrap, partitions)
         group = "emc-bench-latency"
-        worker = start_worker(bootstrap, workdir / "worker", group, **(worker_env or {}))
+        worker = start_worker(
+            bootstrap, workdir / "worker", group, EMC_KAFKA__PARTITIONS=str(partitions),
+            **(worker_env or {}),
+        )  # fmt: skip
         try:
             worker.wait_ready(assigned=partitions * len(LIFECYCLE_TOPICS))
             producer = Producer(

@@ -1,0 +1,82 @@
+"""The core line: the worker's pipeline without Faust, Kafka or ClickHouse.
+
+:class:`streams.pipeline.BatchProcessor` over the same kind of stream, fed in batches of
+``batch`` messages, state kept in a plain dict laid out as the worker's one state table, with
+``commit_state`` after every batch. What the decode + dedup + windows + lifecycles + rows + state
+encoding cost on their own; the gap to the worker's figure is the price of the machinery around
+them. Run as ``python -m streams.bench.core ENCODING N BATCH [SEED]``; prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from streams.app import _KeySubset, lateness_from
+from streams.bench.procs import proc_sample
+from streams.bench.workload import build_workload
+from streams.codec import Codec
+from streams.pipeline import BatchProcessor, RawMessage
+from streams.registry import UnitRegistry
+from streams.settings import Settings
+
+
+def run(encoding: str, n: int, batch: int, seed: int = 7, partitions: int = 4) -> dict[str, Any]:
+    registry = UnitRegistry.load()
+    workload = build_workload(registry, n, encoding, seed=seed)  # type: ignore[arg-type]
+    offsets: dict[tuple[str, int], int] = {}
+    messages: list[RawMessage] = []
+    for topic, key, value in workload.messages:
+        partition = zlib.crc32(key) % partitions  # any stable unit → partition map will do
+        offset = offsets.get((topic, partition), 0)
+        offsets[(topic, partition)] = offset + 1
+        messages.append(RawMessage(topic, partition, offset, key, value, None))
+    state: dict[str, bytes] = {}
+
+    def unit_keys() -> Iterator[str]:
+        return (c for c in registry.codes if c in state)
+
+    def dossier_keys() -> Iterator[str]:
+        return (k for k in state if "|" in k)
+
+    settings = Settings()
+    processor = BatchProcessor(
+        registry=registry,
+        codec=Codec(),
+        lateness=lateness_from(settings),
+        unit_table=_KeySubset(state, unit_keys),
+        dossier_table=_KeySubset(state, dossier_keys),
+        lifecycle_grace_ms=settings.stream.lifecycle_grace_s * 1000,
+        dossier_retention_ms=settings.stream.dossier_retention_s * 1000,
+    )
+    cpu_before = proc_sample(os.getpid()).cpu_s
+    process_s = commit_s = 0.0
+    started = time.perf_counter()
+    for lo in range(0, len(messages), batch):
+        t0 = time.perf_counter()
+        outcome = processor.process(messages[lo : lo + batch])
+        t1 = time.perf_counter()
+        processor.commit_state(outcome)
+        commit_s += time.perf_counter() - t1
+        process_s += t1 - t0
+    elapsed = time.perf_counter() - started
+    return {
+        "messages": len(messages),
+        "batch": batch,
+        "events_per_s": round(len(messages) / elapsed, 1),
+        "process_s": round(process_s, 3),
+        "commit_state_s": round(commit_s, 3),
+        "cpu_s": round(proc_sample(os.getpid()).cpu_s - cpu_before, 2),
+        "state_keys": len(state),
+        "accepted": processor.stats.accepted,
+    }
+
+
+if __name__ == "__main__":
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 7
+    print(json.dumps(run(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), seed)), flush=True)
