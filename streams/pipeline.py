@@ -172,8 +172,9 @@ class BatchProcessor:
         """unit → heap of (due ms, dossier key) of open dossiers."""
         self._expiry: dict[str, list[tuple[int, str]]] = defaultdict(list)
         """unit → heap of (expiry ms, dossier key) of closed dossiers."""
-        self._pending: dict[str, set[str]] = defaultdict(set)
-        """unit → dossier keys holding events that wait for their receipt."""
+        self._pending: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        """unit → heap of (event time ms, dossier key) of events waiting for their receipt (an
+        entry whose receipt came since is skipped when popped)."""
         self._loaded: dict[str, bytes | None] = {}
         """Batch-local: each loaded dossier's state as it was before the batch."""
 
@@ -206,8 +207,9 @@ class BatchProcessor:
 
     def _index(self, key: str, state: DossierState) -> None:
         unit = key.split("|", 1)[0]
-        if state.pending:
-            self._pending[unit].add(key)
+        for p in state.pending:
+            if p.event["event_id"] not in state.flagged:
+                heapq.heappush(self._pending[unit], (p.event["event_time"], key))
         if state.open and state.due_ms is not None and not state.overdue_marked:
             heapq.heappush(self._due[unit], (state.due_ms, key))
         if not state.open and state.received_ms is not None:
@@ -385,7 +387,7 @@ class BatchProcessor:
                     it.msg.offset,
                 )
             )
-            self._pending[unit_code].add(it.key)
+            heapq.heappush(self._pending[unit_code], (ev["event_time"], it.key))
             return 0
         if it.kind is EventType.PROCESSED:
             stage = STAGE_BY_STATUS[ev["status"]]
@@ -468,7 +470,6 @@ class BatchProcessor:
         """The receipt came: apply the events that waited for it; return their rows to rewrite."""
         rewritten: list[tuple[_Item, str | None]] = []
         waiting, state.pending = state.pending, []
-        self._pending[unit_code].discard(key)
         for p in sorted(waiting, key=lambda p: p.event["event_time"]):
             msg = RawMessage(TYPE_TOPIC[p.kind], p.partition, p.offset, None, None)
             it = _Item(msg, EventType(p.kind), p.event, key)
@@ -501,15 +502,16 @@ class BatchProcessor:
             state.overdue_bits = bits_of(marked)
             self._overdue_row(out, unit_code, key, state, 0, watermark)
             changed.add(key)
-        for key in list(self._pending.get(unit_code, ())):
+        # Judged on the receipt stream's progress, not on arrival order: a receipt topic consumed
+        # behind the others must not make lifecycles look impossible.
+        horizon = windows.receipts_ms - self.lifecycle_grace_ms
+        waiting = self._pending.get(unit_code)
+        while waiting and waiting[0][0] < horizon:
+            _, key = heapq.heappop(waiting)
             state = self._state(key, states)
             for p in state.pending:
                 ev = p.event
-                if ev["event_id"] in state.flagged:
-                    continue
-                # Judged on the receipt stream's progress, not on arrival order: a receipt
-                # topic consumed behind the others must not make lifecycles look impossible.
-                if ev["event_time"] + self.lifecycle_grace_ms < windows.receipts_ms:
+                if ev["event_time"] < horizon and ev["event_id"] not in state.flagged:
                     self._anomaly(
                         out,
                         ev,
