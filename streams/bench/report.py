@@ -40,6 +40,8 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
             "÷ ceiling",
             "peer ev/s",
             "÷ peer",
+            "Faust floor ev/s",
+            "core ev/s",
             "in ClickHouse",
         ):
             table.add_column(col, justify="right")  # fmt: skip
