@@ -84,7 +84,6 @@ class BatchOutcome:
     """Dossier states that changed (write back once each; ``None`` = expired, delete)."""
     accepted: int = 0
     duplicates: int = 0
-    anomalies: int = 0
 
 
 def encoding_of(value: bytes) -> str:
@@ -549,7 +548,6 @@ class BatchProcessor:
                 self.clock_ms(),
             )
         )
-        out.anomalies += 1
         self.stats.anomalies[reason] += 1
 
     def _overdue_row(

@@ -68,11 +68,6 @@ RATES: Final[dict[str, tuple[str, tuple[str, ...], float]]] = {
 """Rate name → (numerator counter, denominator counters summed, factor)."""
 
 
-def receipt_vector(event: dict[str, Any]) -> npt.NDArray[np.int64]:
-    """Counter increments (a vector over :data:`COUNTERS`) for one received event."""
-    return receipt_matrix([event])[0]
-
-
 def receipt_matrix(events: list[dict[str, Any]]) -> npt.NDArray[np.int64]:
     """Counter increments for many received events: shape ``(len(events), N_COUNTERS)``.
 

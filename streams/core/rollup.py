@@ -168,10 +168,6 @@ class UnitWindows:
                 total += counts
         return total
 
-    def series(self, window: str) -> list[tuple[int, npt.NDArray[np.int64]]]:
-        """Buckets of ``window`` in state, oldest first."""
-        return sorted((s, c) for (w, s), c in self.buckets.items() if w == window)
-
     def to_bytes(self) -> bytes:
         """Compact binary form for a Faust table value (int64 little-endian words).
 
@@ -216,12 +212,3 @@ class UnitWindows:
 _FORMAT_VERSION = 3
 _HEADER = 6
 _WINDOW_INDEX = {name: i for i, name in enumerate(WINDOW_NAMES)}
-
-
-def rows_for(
-    unit_windows: UnitWindows, keys: Iterable[BucketKey]
-) -> list[tuple[str, int, npt.NDArray[np.int64]]]:
-    """(window, start ms, counters) of the given buckets, for the sink."""
-    return [
-        (w, s, unit_windows.buckets[(w, s)]) for (w, s) in keys if (w, s) in unit_windows.buckets
-    ]
