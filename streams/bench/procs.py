@@ -128,7 +128,8 @@ class Worker:
 def worker_env(
     bootstrap: str, data_dir: Path, group_id: str, web_port: int, **overrides: str
 ) -> dict[str, str]:
-    """The environment of a bench worker: defaults of the embedded run, tansu-safe producer."""
+    """The environment of an ``emc worker`` child on the embedded broker (tansu-safe producer,
+    short session timeout, a national token); the bench and the integration tests use it."""
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("EMC_")},
         "EMC_DATA_DIR": str(data_dir),

@@ -39,6 +39,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from streams.bench.procs import worker_env
 from streams.broker import EmbeddedBroker, free_port
 from streams.events import EventType
 from streams.produce import EventProducer
@@ -249,20 +250,18 @@ def start_worker(bootstrap: str, data: Path, **overrides: str) -> WorkerProcess:
     """An `emc worker` child on ``data`` whose readiness is checked with the test's token
     (the worker's web server may require one)."""
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("EMC_")},
-        "EMC_DATA_DIR": str(data),
-        "EMC_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "EMC_KAFKA__SINGLE_RECORD_BATCHES": "true",
-        "EMC_KAFKA__SESSION_TIMEOUT_S": "6",
-        "EMC_KAFKA__GROUP_ID": "emc-health-test",
-        "EMC_WEB__PORT": str(port),
-        "EMC_WEB__TOKENS": f"national={TOKEN}",
-        "EMC_TOKEN": TOKEN,
-        "EMC_STREAM__BATCH_WITHIN_S": "0.2",
-        "EMC_LOG_LEVEL": "warning",
-        **overrides,
-    }
+    env = worker_env(
+        bootstrap,
+        data,
+        "emc-health-test",
+        port,
+        **{
+            "EMC_WEB__TOKENS": f"national={TOKEN}",
+            "EMC_TOKEN": TOKEN,
+            "EMC_STREAM__BATCH_WITHIN_S": "0.2",
+            **overrides,
+        },
+    )
     data.mkdir(parents=True, exist_ok=True)
     log_path = data / "worker.log"
     proc = subprocess.Popen(

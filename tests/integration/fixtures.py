@@ -8,19 +8,19 @@ stopped: chdb allows one data path per process.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from streams.bench.procs import worker_env
 from streams.broker import EmbeddedBroker, free_port
 from streams.topics import ensure_topics
 
@@ -37,7 +37,6 @@ class WorkerProcess:
     env: dict[str, str]
     web_port: int
     log_path: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def progress(self) -> dict[str, Any]:
         request = urllib.request.Request(
@@ -234,19 +233,17 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         data = data_dir or tmp_path / "data"
         data.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("EMC_")},
-            "EMC_DATA_DIR": str(data),
-            "EMC_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "EMC_KAFKA__SINGLE_RECORD_BATCHES": "true",
-            "EMC_KAFKA__SESSION_TIMEOUT_S": "6",
-            "EMC_KAFKA__GROUP_ID": group_id,
-            "EMC_WEB__PORT": str(port),
-            "EMC_STREAM__BATCH_WITHIN_S": "0.2",
-            "EMC_LOG_LEVEL": "warning",
-            "EMC_WEB__TOKENS": f"national={TEST_NATIONAL_TOKEN}",
-            **env_overrides,
-        }
+        env = worker_env(
+            broker.bootstrap_servers,
+            data,
+            group_id,
+            port,
+            **{
+                "EMC_STREAM__BATCH_WITHIN_S": "0.2",
+                "EMC_WEB__TOKENS": f"national={TEST_NATIONAL_TOKEN}",
+                **env_overrides,
+            },
+        )
         log_path = data / f"worker-{len(started)}.log"
         proc = subprocess.Popen(
             [*EMC, "worker"],
