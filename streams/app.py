@@ -1,17 +1,21 @@
-"""The Faust application: one agent over the four lifecycle topics, two state tables.
+"""The Faust application: one agent over the four lifecycle topics, fed in whole batches.
 
-Agent ``dossier_events`` reads ``emc.dossier.received.v1``, ``emc.dossier.processed.v1``,
-``emc.dossier.result-returned.v1`` and ``emc.dossier.feedback.v1`` (key = unit_code) in batches
-and writes:
+Agent ``dossier_events`` processes batches of records from ``emc.dossier.received.v1``,
+``emc.dossier.processed.v1``, ``emc.dossier.result-returned.v1`` and ``emc.dossier.feedback.v1``
+(key = unit_code). The records are fetched by :class:`streams.feed.BulkFeed` (confluent-kafka, in
+its own thread) and reach the agent as one channel event per batch, not one Faust event per
+record: Faust's per-record path alone caps a worker at ~12–13k events/s on these machines
+(docs/performance.md). Faust's own consumer is therefore off; Faust runs the agent, the web
+server and the timers. Per batch the agent writes:
 
-- rows to ClickHouse (``emc.dossier_events``, ``emc.unit_window_rollup``), retried until accepted;
+- rows to ClickHouse (``emc.dossier_events``, ``emc.unit_window_rollup``, …), retried until
+  accepted;
 - rejected messages, unchanged, to ``emc.dossier.dead-letter.v1`` (reason in the headers), and
   events past the allowed lateness to ``emc.dossier.late.v1``;
-- state: table ``unit_windows`` (unit_code → open window buckets) and ``dossier_state``
-  (``unit_code|dossier_id`` → event ids seen), both in the unit's partition.
+- state (unit windows and dossier lifecycles, streams/state_store.py) and its changelog.
 
-Only after all of that does the batch's offsets become committable (Faust acks ``take_events``
-batches after the agent body returns), so offsets never pass what ClickHouse accepted.
+Only then does it report the batch done; the feed flushes the producer and commits the offsets,
+so offsets never pass what ClickHouse accepted.
 """
 
 from __future__ import annotations
@@ -19,47 +23,72 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from collections.abc import Callable, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import faust
-from faust.streams import _current_event
-from faust.tables.table import Table
+import mode
+from confluent_kafka import Producer
+from faust.app.base import BootStrategy
 
 from sinks.clickhouse import ClickHouseSink, SinkBatch
 from sinks.errors import SinkError
 from streams.codec import Codec
 from streams.core.rollup import Lateness
-from streams.events import DEAD_LETTER_TOPIC, LATE_TOPIC, LIFECYCLE_TOPICS
+from streams.events import DEAD_LETTER_TOPIC, LATE_TOPIC
+from streams.feed import Batch, BulkFeed, channel_deliverer
 from streams.health import register_health
-from streams.pipeline import BatchProcessor, RawMessage, Rejected
+from streams.pipeline import BatchProcessor, Rejected
 from streams.registry import UnitRegistry
 from streams.settings import Settings
+from streams.state_store import KeySubset, RocksValues, StateStore, changelog_topic, produce
 from streams.summary import live_snapshot, render_summary
 from streams.web import register_web
 
 log = logging.getLogger("emc.app")
 
 
-class UnitPartitionedTable(Table):
-    """A table whose keys start with a unit code and live in that unit's partition.
+class _FedByBulkFeed(BootStrategy):
+    """Faust without its Kafka consumer and producer: the bulk feed and a confluent-kafka
+    producer take their place; agents, timers and the web server run as usual."""
 
-    Keys are ``unit_code`` or ``unit_code|…``. The changelog partition of a key is the partition
-    the unit's events arrive on, whichever message of a multi-partition batch is current.
-    """
+    enable_kafka_consumer = False
+    enable_kafka_producer = False
 
-    def __init__(self, *args: Any, partition_of: Callable[[str], int | None], **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._partition_of = partition_of
 
-    def partition_for_key(self, key: Any) -> int | None:
-        text = key.decode() if isinstance(key, bytes) else str(key)
-        unit_code = text.split("|", 1)[0]
-        partition = self._partition_of(unit_code)
-        return partition if partition is not None else super().partition_for_key(key)
+class EmcApp(faust.App):
+    """The worker's Faust app (see the module docstring)."""
+
+    BootStrategy = _FedByBulkFeed
+
+
+def kafka_configs(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(consumer, producer) librdkafka settings of the worker."""
+    kafka = settings.kafka
+    session_ms = int(kafka.session_timeout_s * 1000)
+    consumer = {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "group.id": kafka.group_id,
+        "client.id": f"{kafka.group_id}-worker",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "range",
+        "session.timeout.ms": session_ms,
+        "heartbeat.interval.ms": max(500, session_ms // 10),
+        "max.poll.interval.ms": max(300_000, session_ms + 1),
+        "fetch.wait.max.ms": 50,
+    }
+    producer = {
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "client.id": f"{kafka.group_id}-worker",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "queue.buffering.max.messages": 1_000_000,
+        "delivery.report.only.error": True,
+    }
+    if kafka.single_record_batches:
+        producer["batch.num.messages"] = 1
+    return consumer, producer
 
 
 def lateness_from(settings: Settings) -> Lateness:
@@ -100,6 +129,17 @@ async def write_with_retry(
             delay = min(delay * 2, settings.clickhouse.retry_max_s)
 
 
+def open_store(settings: Settings, producer: Producer) -> StateStore:
+    """The state store the settings ask for, writing through to the changelog."""
+    values: Any
+    if settings.stream.store == "rocksdb":
+        values = RocksValues((settings.data_dir / "state" / settings.kafka.group_id).resolve())
+    else:
+        values = {}
+    store = StateStore(values, producer, changelog_topic(settings.kafka.group_id))
+    return store
+
+
 def create_app(
     settings: Settings,
     registry: UnitRegistry,
@@ -109,101 +149,71 @@ def create_app(
 ) -> faust.App:
     """Build the Faust app for ``settings``; nothing connects until the worker starts."""
     kafka = settings.kafka
-    app = faust.App(
+    app = EmcApp(
         kafka.group_id,
         broker=[f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
-        store="rocksdb://" if settings.stream.store == "rocksdb" else "memory://",
+        store="memory://",
         datadir=str((settings.data_dir / "faust").resolve()),
         web_host=settings.web.host,
         web_port=settings.web.port,
         web_bind=settings.web.host,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
-        broker_session_timeout=kafka.session_timeout_s,
-        broker_heartbeat_interval=max(0.5, kafka.session_timeout_s / 10),
-        producer_max_batch_size=1 if kafka.single_record_batches else 16_384,
-        consumer_auto_offset_reset="earliest",
-        key_serializer="raw",
-        value_serializer="raw",
-        stream_buffer_maxsize=max(4096, settings.stream.batch_max_events * 2),
-        broker_commit_interval=1.0,
+        stream_buffer_maxsize=16,
     )
     codec = Codec(
         schema_registry_url=kafka.schema_registry_url,
         max_message_bytes=settings.stream.max_message_bytes,
         max_future_skew_ms=settings.stream.max_future_skew_s * 1000,
     )
-    unit_partitions: dict[str, int] = {}
-    state_table = app.tables.add(
-        UnitPartitionedTable(
-            app,
-            name="unit_state",
-            default=None,
-            key_type=bytes,
-            value_type=bytes,
-            partitions=kafka.partitions,
-            partition_of=unit_partitions.get,
-            help="unit_code → window buckets; unit_code|dossier_id → lifecycle state",
-        )
+    consumer_config, producer_config = kafka_configs(settings)
+    store_ref: list[StateStore] = []
+    producer = Producer(
+        {**producer_config, "on_delivery": lambda err, msg: store_ref[0].on_delivery(err, msg)}
     )
-    # One table (one changelog partition per unit) keeps a batch's dossier writes and the unit's
-    # window write in order, which is what makes state crash-consistent without transactions.
-    state = _StrKeyed(state_table)
+    store = open_store(settings, producer)
+    store_ref.append(store)
     processor = BatchProcessor(
         registry=registry,
         codec=codec,
         lateness=lateness_from(settings),
-        unit_table=_KeySubset(state, lambda: (c for c in registry.codes if c in state)),
-        dossier_table=_KeySubset(state, lambda: (k for k in state if "|" in k)),
+        unit_table=KeySubset(store, lambda: (c for c in registry.codes if c in store)),
+        dossier_table=KeySubset(store, lambda: (k for k in store if "|" in k)),
         lifecycle_grace_ms=settings.stream.lifecycle_grace_s * 1000,
         dossier_retention_ms=settings.stream.dossier_retention_s * 1000,
     )
-    processor.unit_partitions = unit_partitions
-    source = app.topic(*LIFECYCLE_TOPICS, key_type=bytes, value_type=bytes)
-    dead_letter_topic = app.topic(DEAD_LETTER_TOPIC, key_type=bytes, value_type=bytes)
-    late_topic = app.topic(LATE_TOPIC, key_type=bytes, value_type=bytes)
+    processor.unit_partitions = store.unit_partitions
+    batches = app.channel()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
     app.emc_processor = processor  # type: ignore[attr-defined]
     app.emc_sink = sink  # type: ignore[attr-defined]
+    app.emc_store = store  # type: ignore[attr-defined]
+    feed_service = FeedService(app, consumer_config, producer, store, batches, settings)
+    app.emc_feed = feed_service  # type: ignore[attr-defined]
+    app.service(feed_service)  # type: ignore[arg-type]  # an instance is started as is
 
-    @app.agent(source, name="dossier_events")
+    @app.agent(batches, name="dossier_events")
     async def dossier_events(stream: Any) -> None:
-        async for events in stream.take_events(
-            settings.stream.batch_max_events, within=settings.stream.batch_within_s
+        async for batch in stream:
+            try:
+                await handle_batch(batch)
+            except Exception as exc:
+                log.exception("a batch failed; stopping the worker (it will be replayed)")
+                await app.crash(exc)
+                raise
+
+    async def handle_batch(batch: Batch) -> None:
+        outcome = processor.process(batch.messages)
+        await write_with_retry(sink, outcome.sink_batch, executor, settings)
+        for topic, rejected in (
+            (DEAD_LETTER_TOPIC, outcome.dead_letters),
+            (LATE_TOPIC, outcome.late),
         ):
-            messages = [
-                RawMessage(
-                    topic=e.message.topic,
-                    partition=e.message.partition,
-                    offset=e.message.offset,
-                    key=e.message.key,
-                    value=e.message.value,
-                    timestamp_ms=int(e.message.timestamp * 1000) if e.message.timestamp else None,
-                )
-                for e in events
-            ]
-            outcome = processor.process(messages)
-            await write_with_retry(sink, outcome.sink_batch, executor, settings)
-            pending = [
-                await topic.send(key=r.message.key, value=r.message.value, headers=_headers(r))
-                for topic, rejected in (
-                    (dead_letter_topic, outcome.dead_letters),
-                    (late_topic, outcome.late),
-                )
-                for r in rejected
-            ]
-            if pending:
-                await asyncio.gather(*pending)
-            by_partition = {e.message.partition: e for e in events}
-
-            def in_partition(p: int | None, known: dict[int, Any] = by_partition) -> Any:
-                return _as_current_event(known.get(p) if p is not None else None)
-
-            processor.commit_state(outcome, in_partition)
-
-    @app.on_partitions_revoked.connect
-    async def _forget(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        processor.forget_units()
+            for r in rejected:
+                produce(producer, topic, r.message.key, r.message.value, None, _headers(r))
+        processor.commit_state(outcome)
+        producer.poll(0)
+        feed_service.feed.done(batch)
 
     @app.page("/emc/progress")
     async def progress(web: Any, request: Any) -> Any:
@@ -219,11 +229,8 @@ def create_app(
                 "dead_letters": dict(s.dead_letters),
                 "late_by_unit": dict(s.late_by_unit),
                 "anomalies": dict(s.anomalies),
-                "assigned": sorted(
-                    f"{tp.topic}[{tp.partition}]"
-                    for tp in app.consumer.assignment()
-                    if tp.topic in LIFECYCLE_TOPICS
-                ),
+                "assigned": sorted(f"{t}[{p}]" for t, p in feed_service.feed.assignment),
+                "restores": feed_service.feed.restores,
                 "last_batch_at_ms": s.last_batch_at_ms,
             }
         )
@@ -232,7 +239,15 @@ def create_app(
     async def units(web: Any, request: Any) -> Any:
         return web.json(live_snapshot(processor, registry, int(time.time() * 1000)))
 
-    register_web(app, processor, registry, sink, settings)
+    live = register_web(app, processor, registry, sink, settings)
+
+    def _assigned() -> None:
+        # Runs in the feed thread while no batch is in flight; the next batch is scheduled on
+        # the loop after this, so the caches are gone before it is processed.
+        processor.forget_units()
+        live.forget()
+
+    feed_service.on_assigned = _assigned
 
     register_health(app, sink, settings, registry)
 
@@ -245,71 +260,60 @@ def create_app(
     return app
 
 
-@contextmanager
-def _as_current_event(event: Any) -> Iterator[None]:
-    """Make ``event`` Faust's current event for the block (``None``: leave it as it is).
+class FeedService(mode.Service):
+    """Starts the bulk feed with the app (after the agents) and stops it before them."""
 
-    Table stores that keep a database per partition (RocksDB) file a key under the current
-    event's partition; state writes after a multi-partition batch set it per unit."""
-    if event is None:
-        yield
-        return
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
+    def __init__(
+        self,
+        app: faust.App,
+        consumer_config: dict[str, Any],
+        producer: Producer,
+        store: StateStore,
+        channel: Any,
+        settings: Settings,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.app = app
+        self.on_assigned: Any = None
+        self._channel = channel
+        self._producer = producer
+        self.feed = BulkFeed(
+            consumer_config,
+            producer,
+            store,
+            self._deliver,
+            batch_max_events=settings.stream.batch_max_events,
+            batch_within_s=settings.stream.batch_within_s,
+            max_in_flight=settings.stream.max_in_flight,
+            on_assigned=lambda: self.on_assigned() if self.on_assigned else None,
+        )
+        self._deliverer: Any = None
 
+    def _deliver(self, batch: Batch) -> None:
+        self._deliverer(batch)
 
-class _KeySubset(MutableMapping[str, bytes]):
-    """The part of a mapping whose keys ``keys()`` lists (reads and writes pass through)."""
+    async def _send(self, batch: Batch) -> None:
+        await self._channel.send(value=batch)
 
-    def __init__(self, inner: MutableMapping[str, bytes], keys: Callable[[], Iterator[str]]):
-        self._inner = inner
-        self._keys = keys
+    async def on_start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._deliverer = channel_deliverer(loop, self._send, lambda: self.feed)
+        # Faust resumes flow control when its consumer is assigned partitions; that consumer
+        # is off, so resume it here or channel sends would wait forever.
+        self.app.flow_control.resume()
+        self.feed.start()
 
-    def __getitem__(self, key: str) -> bytes:
-        return self._inner[key]
+    @mode.Service.task
+    async def _watch(self) -> None:
+        """Stop the worker when the feed thread died (broker refused the changelog, …)."""
+        while not self.should_stop:
+            if self.feed.error is not None:
+                await self.app.crash(self.feed.error)
+                return
+            await asyncio.sleep(0.5)
 
-    def __setitem__(self, key: str, value: bytes) -> None:
-        self._inner[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._inner[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._inner
-
-    def __iter__(self) -> Iterator[str]:
-        return self._keys()
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self._keys())
-
-
-class _StrKeyed(MutableMapping[str, bytes]):
-    """``MutableMapping[str, bytes]`` view of a raw-keyed Faust table (keys stored as UTF-8)."""
-
-    def __init__(self, table: Any) -> None:
-        self._table = table
-
-    def __getitem__(self, key: str) -> bytes:
-        value = self._table[key.encode()]
-        if value is None:
-            raise KeyError(key)
-        return bytes(value)
-
-    def __setitem__(self, key: str, value: bytes) -> None:
-        self._table[key.encode()] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._table[key.encode()]
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.encode() in self._table
-
-    def __iter__(self) -> Iterator[str]:
-        return (k.decode() for k in self._table)
-
-    def __len__(self) -> int:
-        return len(self._table)
+    async def on_stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.feed.stop)
+        await loop.run_in_executor(None, self._producer.flush, 10.0)

@@ -123,7 +123,6 @@ def run(rate: float, duration: float | None, partitions: int, time_scale: float,
                 update={
                     "bootstrap_servers": broker.bootstrap_servers,
                     "partitions": partitions,
-                    "single_record_batches": True,
                     "session_timeout_s": min(base.kafka.session_timeout_s, 6.0),
                 }
             ),

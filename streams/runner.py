@@ -12,7 +12,8 @@ from sinks.errors import SinkUnavailableError
 from streams.app import create_app
 from streams.registry import UnitRegistry
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.state_store import changelog_topic
+from streams.topics import ALL_TOPICS, CHANGELOG_CONFIG, ensure_topics
 
 log = logging.getLogger("emc.runner")
 
@@ -39,14 +40,17 @@ def open_sink(settings: Settings, wait_s: float = 60.0) -> ClickHouseSink:
 
 
 def run_worker(settings: Settings, *, print_summary: bool = False) -> None:
-    """Run the Faust worker until SIGTERM/SIGINT; returns after a clean shutdown."""
+    """Run the worker until SIGTERM/SIGINT; returns after a clean shutdown."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry = UnitRegistry.load(settings.units_path)
     sink = open_sink(settings)
+    changelog = changelog_topic(settings.kafka.group_id)
     ensure_topics(
         settings.kafka.bootstrap_servers,
         settings.kafka.partitions,
         settings.kafka.replication_factor,
+        topics=(*ALL_TOPICS, changelog),
+        configs={changelog: CHANGELOG_CONFIG},
     )
     app = create_app(settings, registry, sink, print_summary=print_summary)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)

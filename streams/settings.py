@@ -27,12 +27,15 @@ class KafkaSettings(BaseModel):
     """Partitions of each lifecycle topic and state changelog, when the worker creates them."""
     replication_factor: int = Field(default=1, ge=1)
     single_record_batches: bool = False
-    """Send single-record produce batches. Required against tansu, whose end offsets are wrong
-    after multi-record batches (architecture.md); leave off against Apache Kafka."""
+    """Send single-record produce batches from the worker's producer (librdkafka
+    ``batch.num.messages=1``). No longer needed against tansu, whose end offsets are wrong after
+    multi-record batches (architecture.md): the worker's state restore reads up to a marker record
+    and never trusts end offsets. Kept for brokers with the same defect elsewhere."""
     session_timeout_s: float = Field(default=10.0, gt=0)
     """Consumer group session timeout, seconds. tansu rebalances take about half of it."""
     group_id: str = "emc-worker"
-    """Faust application id: consumer group and prefix of the state changelog topics."""
+    """Consumer group of the workers, Faust application id and prefix of the state changelog
+    topic ``{group_id}-unit_state-changelog``."""
 
 
 class ClickHouseSettings(BaseModel):
@@ -74,6 +77,8 @@ class StreamSettings(BaseModel):
     """Most events handed to the core at once."""
     batch_within_s: float = Field(default=0.5, gt=0)
     """Longest wait to fill a batch, seconds (bounds ClickHouse visibility latency)."""
+    max_in_flight: int = Field(default=2, ge=1)
+    """Batches handed to the agent and not yet done before the feed pauses fetching."""
     allowed_lateness_1m_s: int = Field(default=3_600, ge=0)
     """Seconds after a 1-minute window's end during which late events still correct it."""
     allowed_lateness_1h_s: int = Field(default=7 * 86_400, ge=0)
@@ -87,7 +92,9 @@ class StreamSettings(BaseModel):
     """Events stamped further than this in the future (seconds) are rejected as invalid."""
     max_message_bytes: int = Field(default=65_536, ge=256)
     store: Literal["memory", "rocksdb"] = "memory"
-    """Faust table store: memory (rebuilt from changelogs) or rocksdb (on disk under data_dir)."""
+    """Where the worker keeps state (streams/state_store.py): memory, or rocksdb (on disk under
+    ``{data_dir}/state``); either is rebuilt from the changelog topic when partitions are
+    assigned."""
     summary_interval_s: float = Field(default=5.0, gt=0)
 
 

@@ -9,6 +9,8 @@ from streams.errors import BrokerError
 from streams.events import DEAD_LETTER_TOPIC, LATE_TOPIC, LIFECYCLE_TOPICS
 
 ALL_TOPICS: tuple[str, ...] = (*LIFECYCLE_TOPICS, DEAD_LETTER_TOPIC, LATE_TOPIC)
+CHANGELOG_CONFIG: dict[str, str] = {"cleanup.policy": "compact"}
+"""Topic configs of the state changelog: compacted (the newest value per key is the state)."""
 
 
 def ensure_topics(
@@ -17,6 +19,7 @@ def ensure_topics(
     replication_factor: int = 1,
     topics: tuple[str, ...] = ALL_TOPICS,
     timeout_s: float = 15.0,
+    configs: dict[str, dict[str, str]] | None = None,
 ) -> list[str]:
     """Create any of ``topics`` that do not exist yet; return the ones created.
 
@@ -33,7 +36,12 @@ def ensure_topics(
         return []
     futures = admin.create_topics(
         [
-            NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
+            NewTopic(
+                t,
+                num_partitions=partitions,
+                replication_factor=replication_factor,
+                config=(configs or {}).get(t, {}),
+            )
             for t in wanted
         ],
         request_timeout=timeout_s,

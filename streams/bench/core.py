@@ -17,13 +17,14 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from streams.app import _KeySubset, lateness_from
+from streams.app import lateness_from
 from streams.bench.procs import proc_sample
 from streams.bench.workload import build_workload
 from streams.codec import Codec
 from streams.pipeline import BatchProcessor, RawMessage
 from streams.registry import UnitRegistry
 from streams.settings import Settings
+from streams.state_store import KeySubset
 
 
 def run(encoding: str, n: int, batch: int, seed: int = 7, partitions: int = 4) -> dict[str, Any]:
@@ -49,8 +50,8 @@ def run(encoding: str, n: int, batch: int, seed: int = 7, partitions: int = 4) -
         registry=registry,
         codec=Codec(),
         lateness=lateness_from(settings),
-        unit_table=_KeySubset(state, unit_keys),
-        dossier_table=_KeySubset(state, dossier_keys),
+        unit_table=KeySubset(state, unit_keys),
+        dossier_table=KeySubset(state, dossier_keys),
         lifecycle_grace_ms=settings.stream.lifecycle_grace_s * 1000,
         dossier_retention_ms=settings.stream.dossier_retention_s * 1000,
     )

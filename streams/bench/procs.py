@@ -134,7 +134,6 @@ def worker_env(
         **{k: v for k, v in os.environ.items() if not k.startswith("EMC_")},
         "EMC_DATA_DIR": str(data_dir),
         "EMC_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "EMC_KAFKA__SINGLE_RECORD_BATCHES": "true",
         "EMC_KAFKA__SESSION_TIMEOUT_S": "6",
         "EMC_KAFKA__GROUP_ID": group_id,
         "EMC_WEB__PORT": str(web_port),

@@ -102,9 +102,5 @@ def register_web(
     """Serve the dashboard and the API from the Faust app's web server (``app.web.web_app``)."""
     live = attach(app.web.web_app, processor, registry, sink, settings)
 
-    @app.on_partitions_revoked.connect
-    async def _forget_rows(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        live.forget()
-
     app.emc_live = live
     return live

@@ -31,7 +31,6 @@ DATA_PATHS = (
     "/emc/api/me",
     "/emc/progress",
     "/emc/units",
-    "/table/unit_state/",
     "/router/",
 )
 
