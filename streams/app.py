@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import faust
@@ -38,7 +39,7 @@ from streams.core.rollup import Lateness
 from streams.events import DEAD_LETTER_TOPIC, LATE_TOPIC
 from streams.feed import Batch, BulkFeed, channel_deliverer
 from streams.health import register_health
-from streams.pipeline import BatchProcessor, Rejected
+from streams.pipeline import BatchOutcome, BatchProcessor, Rejected
 from streams.registry import UnitRegistry
 from streams.settings import Settings
 from streams.state_store import KeySubset, RocksValues, StateStore, changelog_topic, produce
@@ -194,26 +195,46 @@ def create_app(
 
     @app.agent(batches, name="dossier_events")
     async def dossier_events(stream: Any) -> None:
+        # Batch N+1 is processed while batch N's rows go to ClickHouse (native code, off the
+        # GIL). N+1 sees N's state locally at once; N's changelog records, dead letters and
+        # offsets follow only after ClickHouse took N's rows, in batch order. A crash in between
+        # replays both from the changelog's older state, so nothing is lost or counted twice.
+        previous: asyncio.Future[None] | None = None
         async for batch in stream:
             try:
-                await handle_batch(batch)
+                outcome = processor.process(batch.messages)
+                records = store.holding(partial(processor.commit_state, outcome))
+                previous = asyncio.ensure_future(finish(batch, outcome, records, previous))
+                if previous.done():
+                    previous.result()
             except Exception as exc:
                 log.exception("a batch failed; stopping the worker (it will be replayed)")
                 await app.crash(exc)
                 raise
 
-    async def handle_batch(batch: Batch) -> None:
-        outcome = processor.process(batch.messages)
-        await write_with_retry(sink, outcome.sink_batch, executor, settings)
-        for topic, rejected in (
-            (DEAD_LETTER_TOPIC, outcome.dead_letters),
-            (LATE_TOPIC, outcome.late),
-        ):
-            for r in rejected:
-                produce(producer, topic, r.message.key, r.message.value, None, _headers(r))
-        processor.commit_state(outcome)
-        producer.poll(0)
-        feed_service.feed.done(batch)
+    async def finish(
+        batch: Batch,
+        outcome: BatchOutcome,
+        records: list[tuple[bytes, bytes | None, int]],
+        before: asyncio.Future[None] | None,
+    ) -> None:
+        try:
+            await write_with_retry(sink, outcome.sink_batch, executor, settings)
+            if before is not None:
+                await before
+            store.release(records)
+            for topic, rejected in (
+                (DEAD_LETTER_TOPIC, outcome.dead_letters),
+                (LATE_TOPIC, outcome.late),
+            ):
+                for r in rejected:
+                    produce(producer, topic, r.message.key, r.message.value, None, _headers(r))
+            producer.poll(0)
+            feed_service.feed.done(batch)
+        except Exception as exc:
+            log.exception("finishing a batch failed; stopping the worker (it will be replayed)")
+            await app.crash(exc)
+            raise
 
     @app.page("/emc/progress")
     async def progress(web: Any, request: Any) -> Any:

@@ -74,6 +74,9 @@ def _bench_python(create: bool, say: Any) -> tuple[str | None, str | None, str]:
 @click.option("--scaling", is_flag=True, help="Scaling runs instead (workers, units, dossiers).")
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="Write JSON here.")
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--clickhouse-server", is_flag=True,
+              help="Workers write to ClickHouse in a process of its own (HTTP) instead of the "
+              "embedded engine: the worker's RSS and CPU without the engine.")  # fmt: skip
 def bench(
     events: int | None,
     quick: bool,
@@ -88,6 +91,7 @@ def bench(
     scaling: bool,
     output: Path | None,
     seed: int,
+    clickhouse_server: bool,
 ) -> None:
     """Measure the pipeline end to end on tansu + chdb, with reference lines, in one run.
 
@@ -115,7 +119,13 @@ def bench(
             "python": platform.python_version(),
             "load_avg_at_start": os.getloadavg(),
         },
-        "settings": {"events": n, "partitions": partitions, "quick": quick, "seed": seed},
+        "settings": {
+            "events": n,
+            "partitions": partitions,
+            "quick": quick,
+            "seed": seed,
+            "clickhouse": "server process (HTTP)" if clickhouse_server else "embedded",
+        },
     }
     peer_python = py_spy = None
     if not no_peer or profile_dir is not None:
@@ -134,7 +144,8 @@ def bench(
     work = Path(tempfile.mkdtemp(prefix="emc-bench-"))
     try:
         _run(results, work, n, seed, quick, scaling, encoding, partitions, rate, latency_s,
-             no_latency, no_ceiling, peer_python, py_spy, profile_dir, say)  # fmt: skip
+             no_latency, no_ceiling, peer_python, py_spy, profile_dir, say,
+             clickhouse_server)  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["host"]["load_avg_at_end"] = os.getloadavg()
@@ -162,6 +173,7 @@ def _run(
     py_spy: str | None,
     profile_dir: Path | None,
     say: Any,
+    clickhouse_server: bool = False,
 ) -> None:
     from streams.bench import suite
     from streams.bench.profile import summarize
@@ -184,7 +196,7 @@ def _run(
             prof = profile_dir / f"worker-{enc}.txt" if profile_dir else None
             run["worker"] = suite.throughput_phase(
                 work / f"throughput-{enc}", workload, partitions=partitions, say=say,
-                profile_to=prof, py_spy=py_spy,
+                profile_to=prof, py_spy=py_spy, clickhouse_server=clickhouse_server,
             )  # fmt: skip
             say(f"  worker: {run['worker']['events_per_s']:,.0f} events/s")
             if prof is not None and prof.exists():

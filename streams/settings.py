@@ -77,7 +77,7 @@ class StreamSettings(BaseModel):
     """Most events handed to the core at once."""
     batch_within_s: float = Field(default=0.5, gt=0)
     """Longest wait to fill a batch, seconds (bounds ClickHouse visibility latency)."""
-    max_in_flight: int = Field(default=2, ge=1)
+    max_in_flight: int = Field(default=3, ge=1)
     """Batches handed to the agent and not yet done before the feed pauses fetching."""
     allowed_lateness_1m_s: int = Field(default=3_600, ge=0)
     """Seconds after a 1-minute window's end during which late events still correct it."""

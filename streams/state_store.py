@@ -152,6 +152,7 @@ class StateStore(MutableMapping[str, bytes]):
         self.unit_partitions: dict[str, int] = {}
         self.failure: KafkaError | None = None
         """The first changelog write the broker refused for good (offsets must not move)."""
+        self._held: list[tuple[bytes, bytes | None, int]] | None = None
 
     # -- mapping -------------------------------------------------------------------------------
     def __getitem__(self, key: str) -> bytes:
@@ -184,7 +185,28 @@ class StateStore(MutableMapping[str, bytes]):
         partition = self.unit_partitions.get(unit_of(key))
         if partition is None:
             raise KeyError(f"no partition known for the unit of state key {key!r}")
-        produce(self._producer, self.topic, key.encode(), value, partition)
+        if self._held is not None:
+            self._held.append((key.encode(), value, partition))
+        else:
+            produce(self._producer, self.topic, key.encode(), value, partition)
+
+    def holding(self, write: Callable[[], None]) -> list[tuple[bytes, bytes | None, int]]:
+        """Run ``write()`` against the local values now and return its changelog records instead
+        of producing them: the caller releases them (:meth:`release`) once it is safe for the
+        writes to become durable (after ClickHouse took the batch's rows)."""
+        self._held = []
+        try:
+            write()
+            return self._held
+        finally:
+            self._held = None
+
+    def release(self, records: list[tuple[bytes, bytes | None, int]]) -> None:
+        """Produce changelog records returned by :meth:`holding`, in their order."""
+        if self._producer is None:
+            return
+        for key, value, partition in records:
+            produce(self._producer, self.topic, key, value, partition)
 
     def on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         """Producer delivery callback (errors only): remember the first lasting failure."""

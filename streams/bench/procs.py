@@ -157,6 +157,48 @@ def start_worker(
     return Worker(proc=proc, env=env, web_port=port, log_path=log_path, pid=proc.pid)
 
 
+class ClickHouseServer:
+    """The ClickHouse engine behind its HTTP interface (``python -m sinks.chdb_http``) as a
+    process of its own: the worker then talks to it as to a ClickHouse server (production's
+    shape), and its memory is not in the worker's RSS."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log_path = path / "chdb_http.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sinks.chdb_http", "--path", str(path / "data"),
+             "--port", str(self.port)],
+            stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    @property
+    def dsn(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout_s: float = 60.0) -> ClickHouseServer:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"chdb_http exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.dsn}/ping", timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise BenchError("chdb_http did not answer /ping")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
 class Profiler:
     """``py-spy record`` attached to a running process until :meth:`stop` (raw stacks).
 

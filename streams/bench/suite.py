@@ -43,6 +43,7 @@ from typing import Any
 
 from streams.bench.procs import (
     BenchError,
+    ClickHouseServer,
     CommitWatcher,
     ProcSample,
     Profiler,
@@ -79,10 +80,50 @@ def throughput_phase(
     py_spy: str | None = None,
     timeout_s: float = 1800.0,
     check_clickhouse: bool = True,
+    clickhouse_server: bool = False,
     say: Say = _quiet,
 ) -> dict[str, Any]:
-    """Pre-produce ``workload``, run ``workers`` worker processes over it; figures as a dict."""
+    """Pre-produce ``workload``, run ``workers`` worker processes over it; figures as a dict.
+
+    ``clickhouse_server``: the workers write to one ClickHouse engine in a process of its own
+    (HTTP, as to a server) instead of each embedding one; its peak RSS is reported apart."""
     workdir.mkdir(parents=True, exist_ok=True)
+    server = ClickHouseServer(workdir / "clickhouse").wait_ready() if clickhouse_server else None
+    if server is not None:
+        worker_env = {**(worker_env or {}), "EMC_CLICKHOUSE__DSN": server.dsn}
+    try:
+        figures = _throughput_on_broker(
+            workdir, workload, partitions, workers, worker_env, profile_to, py_spy, timeout_s,
+            say,
+        )  # fmt: skip
+        if check_clickhouse:
+            say("  reading ClickHouse")
+            envs = figures.pop("_envs")
+            # One shared server holds every worker's rows: ask it once.
+            figures["clickhouse"] = _clickhouse_counts(envs[:1] if server is not None else envs)
+        if server is not None:
+            figures["clickhouse_server_peak_rss_mb"] = _mb(
+                proc_sample(server.proc.pid).peak_rss_bytes
+            )
+    finally:
+        if server is not None:
+            server.stop()
+    figures.pop("_envs", None)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return figures
+
+
+def _throughput_on_broker(
+    workdir: Path,
+    workload: Workload,
+    partitions: int,
+    workers: int,
+    worker_env: dict[str, str] | None,
+    profile_to: Path | None,
+    py_spy: str | None,
+    timeout_s: float,
+    say: Say,
+) -> dict[str, Any]:
     n = len(workload.messages)
     with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
         bootstrap = broker.bootstrap_servers
@@ -128,11 +169,8 @@ def throughput_phase(
         late=sum(p.get("late", 0) for p in progress),
         dead_letters=sum(sum(p.get("dead_letters", {}).values()) for p in progress),
         batches=sum(p.get("batches", 0) for p in progress),
+        _envs=[w.env for w in procs],
     )
-    if check_clickhouse:
-        say("  reading ClickHouse")
-        figures["clickhouse"] = _clickhouse_counts([w.env for w in procs])
-    shutil.rmtree(workdir, ignore_errors=True)
     return figures
 
 
