@@ -1,10 +1,11 @@
-"""The Faust floor: the project's Faust settings and agent shape, with an empty agent body.
+"""The Faust floor: a Faust agent on the topics themselves, with an empty agent body.
 
-A Faust app with the worker's consumer settings (``create_app``: raw serializers,
-``stream_buffer_maxsize``, ``take_events(batch_max_events, within=batch_within_s)``) whose agent
-only counts the events of each batch: no decode, no state, no ClickHouse. What remains is
-Faust's per-message path (fetch → Message → Event → stream → batch → ack), the cost any
-``take_events`` agent pays before the pipeline runs. Run as
+A Faust app consuming the lifecycle topics with its own consumer, in the shape the worker had
+before the bulk feed (raw serializers, ``take_events(batch_max_events, within=batch_within_s)``),
+whose agent only counts the events of each batch: no decode, no state, no ClickHouse. What
+remains is Faust's per-message path (fetch → Message → Event → stream → batch → ack), the cost
+any agent on a Kafka topic pays before the pipeline runs; the worker avoids it by feeding its
+agent whole batches (streams/feed.py). Run as
 ``python -m streams.bench.faust_floor BOOTSTRAP GROUP N WEB_PORT DATA_DIR``; prints one JSON
 object and exits the process (``os._exit``: a measurement child, nothing to clean up).
 """

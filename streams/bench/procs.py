@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,6 +164,7 @@ class ClickHouseServer:
     shape), and its memory is not in the worker's RSS."""
 
     def __init__(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)  # a run never counts an earlier run's rows
         path.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.log_path = path / "chdb_http.log"

@@ -7,8 +7,8 @@ What is measured, exactly:
   ``/emc/progress``) that finds every lifecycle partition assigned and some events consumed,
   and stops when the consumer group's committed offsets pass the last produced offset of every
   partition. The worker commits a batch only after ClickHouse accepted its rows, so that instant
-  is "the last rollup is visible in ClickHouse" (an upper bound: commits happen every
-  ``broker_commit_interval`` = 1 s). Throughput = events consumed in between / elapsed.
+  is "the last rollup is visible in ClickHouse" (an upper bound by the 0.1 s poll: the worker
+  commits right after each batch). Throughput = events consumed in between / elapsed.
 - **CPU seconds per million events**: utime + stime of the worker process(es) over the same
   span (``/proc/<pid>/stat``), per million events consumed in it.
 - **Peak RSS**: ``VmHWM`` of the worker process at the end (``/proc/<pid>/status``).
@@ -22,8 +22,8 @@ What is measured, exactly:
   which the group's committed offset passed the message − produce time: an upper bound, since
   the rows were inserted before the commit. Duplicates (not stored) are not in either figure.
 - **Ceiling**, **Faust floor** and **peer**: child processes reading the same topics afresh
-  (:mod:`.ceiling`: bare consumer + decode; :mod:`.faust_floor`: the worker's Faust settings with
-  an empty ``take_events`` agent; :mod:`.core`: the pipeline on plain dicts, no Faust/Kafka/
+  (:mod:`.ceiling`: bare consumer + decode; :mod:`.faust_floor`: a Faust agent on the topics
+  with an empty ``take_events`` body; :mod:`.core`: the pipeline on plain dicts, no Faust/Kafka/
   ClickHouse; :mod:`.peer`: Quix Streams). Each times its first message (or
   batch) to its last; the worker's figure also includes the last ClickHouse insert and commit.
 """
