@@ -1,16 +1,17 @@
 """Per-dossier lifecycle state: what EMC remembers about one dossier between its events.
 
 Stored in the ``dossier_state`` table under ``unit_code|dossier_id`` (so in the unit's
-partition), as compact JSON. It holds the event ids seen (for deduplication), the receipt facts
-that later events are counted against, the processing stage, whether the result came and where
-it was counted, the overdue mark, and lifecycle events that arrived before their receipt.
+partition), as a compact JSON array (see :func:`encode_state`). It holds the event ids seen
+(for deduplication), the receipt facts that later events are counted against, the processing
+stage, whether the result came and where it was counted, the overdue mark, and lifecycle events
+that arrived before their receipt.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -78,6 +79,34 @@ class DossierState:
             "t": self.last_ms,
         }
 
+    def to_list(self) -> list[Any]:
+        """The fields as a JSON-ready array, in declaration order (the stored form)."""
+        return [
+            self.ids,
+            self.received_ms,
+            self.due_ms,
+            self.online,
+            self.level,
+            self.counted,
+            self.stage,
+            self.stage_ms,
+            self.closed,
+            self.finished_ms,
+            self.overdue_marked,
+            self.overdue_bits,
+            [[p.kind, p.event, p.encoding, p.partition, p.offset] for p in self.pending],
+            self.flagged,
+            self.last_ms,
+        ]
+
+    @classmethod
+    def from_list(cls, raw: list[Any]) -> DossierState:
+        """Inverse of :meth:`to_list` (``raw`` is taken over, not copied)."""
+        state = cls(*raw)
+        if state.pending:
+            state.pending = [Pending(*p) for p in cast(list[list[Any]], state.pending)]
+        return state
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> DossierState:
         return cls(  # lists copied: ``raw`` is kept as the state before the batch
@@ -99,7 +128,9 @@ class DossierState:
         )
 
 
-_MAGIC = b"EMD1"
+_MAGIC = b"EMD2"
+_MAGIC_V1 = b"EMD1"
+"""Values written before the array form: the same layout, each state a JSON object."""
 _HEADER = struct.Struct("<4sqI")
 """Table value header: magic, seq of the batch that wrote it, length of the current state."""
 
@@ -110,9 +141,10 @@ def encode_state(state: DossierState, seq: int, previous: bytes | None) -> bytes
     Keeping the previous state makes a crash harmless: the unit's windows are written after its
     dossiers, so if a crash loses the windows of batch ``seq``, the dossiers it wrote are rolled
     back on load (see :func:`decode_state`) and the batch is replayed whole. ``previous`` is the
-    JSON of the state before the batch, kept as bytes (never re-encoded).
+    JSON of the state before the batch, kept as bytes (never re-encoded), so it may be a JSON
+    object written by the ``EMD1`` format: the reader tells the two forms by their first byte.
     """
-    current = orjson.dumps(state.to_dict())
+    current = orjson.dumps(state.to_list())
     return _HEADER.pack(_MAGIC, seq, len(current)) + current + (previous or b"")
 
 
@@ -120,13 +152,17 @@ def decode_state(data: bytes, unit_seq: int) -> tuple[DossierState, bytes | None
     """The state consistent with unit windows at ``unit_seq``, and its JSON (``None``: new).
 
     A value written by a batch later than ``unit_seq`` is from a batch whose unit windows were
-    lost: its previous state is the consistent one.
+    lost: its previous state is the consistent one. Reads ``EMD2`` values and the older
+    ``EMD1`` ones (states as JSON objects).
     """
     magic, seq, n = _HEADER.unpack_from(data)
-    if magic != _MAGIC:
+    if magic != _MAGIC and magic != _MAGIC_V1:
         raise ValueError("not a dossier state value")
     start = _HEADER.size
     chosen = data[start : start + n] if seq <= unit_seq else data[start + n :]
     if not chosen:
         return DossierState(), None
-    return DossierState.from_dict(orjson.loads(chosen)), bytes(chosen)
+    raw = orjson.loads(chosen)
+    if type(raw) is list:
+        return DossierState.from_list(raw), bytes(chosen)
+    return DossierState.from_dict(raw), bytes(chosen)

@@ -14,23 +14,23 @@ import heapq
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, MutableMapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
 
 from sinks.clickhouse import SinkBatch
 from sinks.schema import COUNTED_BIT, EVENT_COLUMNS
-from streams.codec import Codec
+from streams.codec import Codec, load_schema
 from streams.core.indicators import (
-    RATES,
     feedback_delta,
     overdue_delta,
+    rate_columns,
     receipt_matrix,
     result_delta,
 )
-from streams.core.indicators import rates as compute_rates
 from streams.core.rollup import BucketKey, Lateness, UnitWindows
 from streams.core.windows import WINDOW_NAMES, WINDOW_SIZES_MS
 from streams.errors import DecodeError
@@ -88,9 +88,10 @@ class BatchOutcome:
 
 def encoding_of(value: bytes) -> str:
     """Which wire encoding a message used, from its first byte."""
-    if value[:1] == b"\xc3":
+    first = value[:1]
+    if first == b"\xc3":
         return "avro"
-    if value[:1] == b"\x00":
+    if first == b"\x00":
         return "confluent"
     return "json"
 
@@ -121,15 +122,67 @@ def windows_of(bits: int) -> list[str]:
     return [w for w in WINDOW_NAMES if bits & COUNTED_BIT[w]]
 
 
+_WINDOWS_OF_BITS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(windows_of(bits)) for bits in range(1 << len(WINDOW_NAMES))
+)
+""":func:`windows_of` of every bit set, precomputed."""
+
+
 @dataclass(slots=True)
 class _Item:
-    """A fresh (non-duplicate) event of the batch and where its row goes."""
+    """A fresh (non-duplicate) event of the batch, its dossier's state and where its row goes."""
 
     msg: RawMessage
     kind: EventType
     event: Event
     key: str
+    state: DossierState
+    time_ms: int
+    """The event's ``event_time``."""
     bits: int = 0
+
+
+_by_time = attrgetter("time_ms")
+
+
+def _event_row_reader(kind: EventType) -> Callable[[Event], tuple[Any, ...]]:
+    """A function: ``kind``'s event → its values of ``EVENT_FIELDS[1:]`` (``None`` where the
+    type has no such field), as ``ev.get(name)`` per field would give.
+
+    A decoded event has exactly its schema's fields, so one ``itemgetter`` reads them and the
+    other types' columns are filled with constant runs of ``None``; an event lacking a field
+    (which the codec never produces) takes the per-field path.
+    """
+    wanted = EVENT_FIELDS[1:]
+    names = {f["name"] for f in load_schema(kind)["fields"]}
+    present = [i for i, name in enumerate(wanted) if name in names]
+
+    def per_field(ev: Event) -> tuple[Any, ...]:
+        return tuple([ev.get(name) for name in wanted])
+
+    # Positions as at most two runs: lead Nones, run, gap Nones, run, trailing Nones.
+    breaks = [j for j in range(1, len(present)) if present[j] != present[j - 1] + 1]
+    if len(present) < 2 or len(breaks) > 1:
+        return per_field
+    split = breaks[0] if breaks else len(present)
+    lead = (None,) * present[0]
+    gap = (None,) * (present[split] - present[split - 1] - 1) if breaks else ()
+    trail = (None,) * (len(wanted) - present[-1] - 1)
+    getter = itemgetter(*(wanted[i] for i in present))
+
+    def read(ev: Event) -> tuple[Any, ...]:
+        try:
+            values = getter(ev)
+        except KeyError:
+            return per_field(ev)
+        return lead + values[:split] + gap + values[split:] + trail
+
+    return read
+
+
+_EVENT_ROW_READERS: dict[EventType, Callable[[Event], tuple[Any, ...]]] = {
+    kind: _event_row_reader(kind) for kind in EventType
+}
 
 
 class BatchProcessor:
@@ -176,6 +229,10 @@ class BatchProcessor:
         entry whose receipt came since is skipped when popped)."""
         self._loaded: dict[str, bytes | None] = {}
         """Batch-local: each loaded dossier's state as it was before the batch."""
+        self._spans: dict[str, tuple[int, int, bytes]] = {}
+        """unit_code → (valid from ms, valid until ms (exclusive), code as UTF-8) of units of
+        ``_spans_registry`` seen so far: the registry's validity rule without date objects."""
+        self._spans_registry: UnitRegistry | None = None
 
     # -- state access -----------------------------------------------------------------------
     def unit_windows(self, unit_code: str) -> UnitWindows:
@@ -225,52 +282,99 @@ class BatchProcessor:
         """Decode, validate, deduplicate, window and track lifecycles of one batch."""
         if not self._indexed:
             self._build_indexes()
+        if self._spans_registry is not self.registry:
+            self._spans.clear()
+            self._spans_registry = self.registry
         out = BatchOutcome()
         now_ms = self.clock_ms()
         self._loaded = {}
         states: dict[str, DossierState] = {}
-        changed: set[str] = set()
-        by_unit: dict[str, list[_Item]] = defaultdict(list)
+        changed: dict[str, str] = {}
+        """Dossier keys whose state changed → their unit (insertion ordered)."""
+        by_unit: dict[str, list[_Item]] = {}
+        seqs: dict[str, int] = {}
+        """unit → its windows' seq before the batch (what loaded dossier states are judged by)."""
+        decode = self._decode
+        unit_partitions = self.unit_partitions
         for msg in messages:
-            decoded = self._decode(msg, out)
+            decoded = decode(msg, out)
             if decoded is None:
                 continue
             kind, ev = decoded
-            key = f"{ev['unit_code']}|{ev['dossier_id']}"
-            state = self._state(key, states)
-            if ev["event_id"] in state.ids:
+            unit_code = ev["unit_code"]
+            key = f"{unit_code}|{ev['dossier_id']}"
+            state = states.get(key)
+            if state is None:
+                seq = seqs.get(unit_code)
+                if seq is None:
+                    seq = seqs[unit_code] = self.unit_windows(unit_code).seq
+                state = self._load(key, states, seq)
+            event_id = ev["event_id"]
+            if event_id in state.ids:
                 out.duplicates += 1
                 continue
-            state.ids.append(ev["event_id"])
-            state.last_ms = max(state.last_ms, ev["event_time"])
-            changed.add(key)
-            self.unit_partitions[ev["unit_code"]] = msg.partition
-            by_unit[ev["unit_code"]].append(_Item(msg, kind, ev, key))
+            state.ids.append(event_id)
+            time_ms = ev["event_time"]
+            if time_ms > state.last_ms:
+                state.last_ms = time_ms
+            changed[key] = unit_code
+            unit_partitions[unit_code] = msg.partition
+            item = _Item(msg, kind, ev, key, state, time_ms)
+            items = by_unit.get(unit_code)
+            if items is None:
+                by_unit[unit_code] = [item]
+            else:
+                items.append(item)
 
-        rows: list[tuple[_Item, str | None]] = []
+        rows: list[tuple[Any, ...]] = []
         for unit_code, items in by_unit.items():
-            rows.extend(self._process_unit(unit_code, items, states, changed, out, now_ms))
-            rows.extend((item, None) for item in items)
+            rewritten = self._process_unit(unit_code, items, states, changed, out, now_ms)
+            rows += [self._event_row(it, enc, now_ms) for it, enc in rewritten]
+            rows += [self._event_row(it, None, now_ms) for it in items]
             out.accepted += len(items)
-        self._add_event_rows(out, rows, now_ms)
-        for key in changed:
-            if key not in out.dossier_states:
-                seq = self.unit_windows(key.split("|", 1)[0]).seq
-                out.dossier_states[key] = encode_state(states[key], seq, self._loaded[key])
+        # Rows to columns in one transposition (``emc.dossier_events`` column order).
+        for column, values in zip(out.sink_batch.events, zip(*rows, strict=True), strict=False):
+            column.extend(values)
+        dossier_states = out.dossier_states
+        loaded = self._loaded
+        for key, unit_code in changed.items():
+            if key not in dossier_states:
+                seq = self.unit_windows(unit_code).seq
+                dossier_states[key] = encode_state(states[key], seq, loaded[key])
         self._account(messages, out, now_ms)
         return out
 
-    def _state(self, key: str, states: dict[str, DossierState]) -> DossierState:
+    def _state(self, key: str, states: dict[str, DossierState], unit_seq: int) -> DossierState:
+        """The dossier's state in this batch (loaded once; ``unit_seq``: its unit's seq)."""
         state = states.get(key)
         if state is None:
-            raw = self.dossier_table.get(key)
-            if raw:
-                unit_seq = self.unit_windows(key.split("|", 1)[0]).seq
-                state, self._loaded[key] = decode_state(raw, unit_seq)
-            else:
-                state, self._loaded[key] = DossierState(), None
-            states[key] = state
+            state = self._load(key, states, unit_seq)
         return state
+
+    def _load(self, key: str, states: dict[str, DossierState], unit_seq: int) -> DossierState:
+        raw = self.dossier_table.get(key)
+        if raw:
+            state, self._loaded[key] = decode_state(raw, unit_seq)
+        else:
+            state, self._loaded[key] = DossierState(), None
+        states[key] = state
+        return state
+
+    def _valid_span(self, unit_code: str) -> tuple[int, int, bytes] | None:
+        """(valid from ms, valid until ms, UTF-8 code) of a registered unit, else ``None``.
+
+        :meth:`UnitRegistry.validity`'s rule (valid on local dates ``valid_from`` through
+        ``valid_to``) as a half-open range of instants, computed once per unit.
+        """
+        span = self._spans.get(unit_code)
+        if span is None:
+            unit = self.registry.get(unit_code)
+            if unit is None:
+                return None
+            until = unit.valid_until_ms
+            span = (unit.valid_from_ms, _NO_END if until is None else until, unit.code.encode())
+            self._spans[unit_code] = span
+        return span
 
     def _decode(self, msg: RawMessage, out: BatchOutcome) -> tuple[EventType, Event] | None:
         kind = TYPE_BY_TOPIC.get(msg.topic)
@@ -286,28 +390,43 @@ class BatchProcessor:
             out.dead_letters.append(Rejected(msg, exc.reason, exc.detail))
             return None
         unit_code = ev["unit_code"]
-        validity = self.registry.validity(unit_code, ev["event_time"])
-        if validity != "ok":
+        span = self._valid_span(unit_code)
+        if span is None or not span[0] <= ev["event_time"] < span[1]:
             detail = f"unit {unit_code!r} " + (
-                "is not in the registry"
-                if validity == "unknown_unit"
-                else "was not valid at the event time"
+                "is not in the registry" if span is None else "was not valid at the event time"
             )
+            validity = "unknown_unit" if span is None else "outside_validity"
             out.dead_letters.append(Rejected(msg, validity, detail, unit_code))
             return None
-        key = msg.key.decode("utf-8", "replace") if msg.key is not None else None
-        if key != unit_code:
-            detail = f"message key {key!r} differs from unit_code {unit_code!r}"
-            out.dead_letters.append(Rejected(msg, "key_mismatch", detail, unit_code))
-            return None
+        if msg.key != span[2]:  # equal bytes: the key decodes to unit_code
+            key = msg.key.decode("utf-8", "replace") if msg.key is not None else None
+            if key != unit_code:
+                detail = f"message key {key!r} differs from unit_code {unit_code!r}"
+                out.dead_letters.append(Rejected(msg, "key_mismatch", detail, unit_code))
+                return None
         return kind, ev
+
+    @staticmethod
+    def _event_row(it: _Item, encoding: str | None, now_ms: int) -> tuple[Any, ...]:
+        """One ``emc.dossier_events`` row (``encoding``: that of an event rewritten from the
+        dossier's pending list, whose bytes are no longer at hand)."""
+        msg = it.msg
+        return (
+            it.kind.value,
+            *_EVENT_ROW_READERS[it.kind](it.event),
+            encoding or encoding_of(msg.value or b""),
+            msg.partition,
+            msg.offset,
+            it.bits,
+            now_ms,
+        )
 
     def _process_unit(
         self,
         unit_code: str,
         items: list[_Item],
         states: dict[str, DossierState],
-        changed: set[str],
+        changed: dict[str, str],
         out: BatchOutcome,
         now_ms: int,
     ) -> list[tuple[_Item, str | None]]:
@@ -317,46 +436,53 @@ class BatchProcessor:
         windows.seq += 1
         rewritten: list[tuple[_Item, str | None]] = []
         touched: set[BucketKey] = set()
-        receipts = [
-            it
-            for it in items
-            if it.kind is EventType.RECEIVED and states[it.key].received_ms is None
-        ]
-        # A second receipt of an already received dossier (new event id) is recorded, not counted.
-        first = {it.key: it for it in reversed(receipts)}
-        receipts = [it for it in receipts if first[it.key] is it]
+        receipts: list[_Item] = []
+        lifecycle: list[_Item] = []
+        receipt_keys: set[str] = set()
+        for it in items:
+            if it.kind is not EventType.RECEIVED:
+                lifecycle.append(it)
+            # A second receipt of an already received dossier (new event id) is recorded, not
+            # counted.
+            elif it.state.received_ms is None and it.key not in receipt_keys:
+                receipt_keys.add(it.key)
+                receipts.append(it)
         if receipts:
             events = [it.event for it in receipts]
-            times = np.fromiter((e["event_time"] for e in events), np.int64, len(events))
+            times = np.fromiter((it.time_ms for it in receipts), np.int64, len(receipts))
             result = windows.apply(times, receipt_matrix(events), self.lateness)
             touched |= result.touched
-            for j, it in enumerate(receipts):
-                it.bits = bits_of([w for w, acc in result.accepted.items() if acc[j]])
-                if result.late_mask[j]:
+            bits = np.zeros(len(receipts), dtype=np.int64)
+            for window, accepted in result.accepted.items():
+                bits[accepted] |= COUNTED_BIT[window]
+            due = self._due[unit_code]
+            for it, counted, late in zip(
+                receipts, bits.tolist(), result.late_mask.tolist(), strict=True
+            ):
+                it.bits = counted
+                if late:
                     out.late.append(
                         Rejected(
                             it.msg, "late", f"beyond allowed lateness for {unit_code}", unit_code
                         )
                     )
                 ev = it.event
-                state = states[it.key]
-                state.received_ms = ev["event_time"]
+                state = it.state
+                state.received_ms = it.time_ms
                 state.due_ms = ev["due_at"]
                 state.online = ev["channel"] == "online"
                 state.level = ev["procedure_level"]
-                state.counted = it.bits
-                if state.open and state.due_ms is not None:
-                    heapq.heappush(self._due[unit_code], (state.due_ms, it.key))
+                state.counted = counted
+                if state.due_ms is not None and state.open:
+                    heapq.heappush(due, (state.due_ms, it.key))
         # Lifecycle events, in event-time order; then any that waited for a receipt now present.
-        ordered = sorted(
-            (it for it in items if it.kind is not EventType.RECEIVED),
-            key=lambda it: it.event["event_time"],
-        )
-        for it in ordered:
-            windows.observe(it.event["event_time"])
-            it.bits = self._lifecycle(unit_code, it, states[it.key], windows, touched, out)
+        lifecycle.sort(key=_by_time)
+        for it in lifecycle:
+            if it.time_ms > windows.watermark_ms:  # UnitWindows.observe
+                windows.watermark_ms = it.time_ms
+            it.bits = self._lifecycle(unit_code, it, it.state, windows, touched, out)
         for it in receipts:
-            state = states[it.key]
+            state = it.state
             if state.pending:
                 rewritten += self._replay_pending(unit_code, it.key, state, windows, touched, out)
         self._sweep(unit_code, windows, states, changed, touched, out)
@@ -405,7 +531,7 @@ class BatchProcessor:
                 self._clear_overdue(unit_code, it.key, state, windows, touched, out)
                 self._schedule_expiry(unit_code, it.key, ev["event_time"])
             return 0
-        counted = windows_of(state.counted)
+        counted = _WINDOWS_OF_BITS[state.counted]
         if it.kind is EventType.RESULT_RETURNED:
             if state.finished_ms is not None:
                 return 0
@@ -452,7 +578,7 @@ class BatchProcessor:
             return
         assert state.received_ms is not None
         cleared = windows.adjust(
-            state.received_ms, overdue_delta(-1), windows_of(state.overdue_bits), touched
+            state.received_ms, _OVERDUE_CLEARED, _WINDOWS_OF_BITS[state.overdue_bits], touched
         )
         self._overdue_row(out, unit_code, key, state, bits_of(cleared), windows.watermark_ms)
         state.overdue_bits = 0
@@ -471,7 +597,7 @@ class BatchProcessor:
         waiting, state.pending = state.pending, []
         for p in sorted(waiting, key=lambda p: p.event["event_time"]):
             msg = RawMessage(TYPE_TOPIC[p.kind], p.partition, p.offset, None, None)
-            it = _Item(msg, EventType(p.kind), p.event, key)
+            it = _Item(msg, EventType(p.kind), p.event, key, state, p.event["event_time"])
             it.bits = self._lifecycle(unit_code, it, state, windows, touched, out)
             if it.bits:
                 rewritten.append((it, p.encoding))
@@ -482,32 +608,33 @@ class BatchProcessor:
         unit_code: str,
         windows: UnitWindows,
         states: dict[str, DossierState],
-        changed: set[str],
+        changed: dict[str, str],
         touched: set[BucketKey],
         out: BatchOutcome,
     ) -> None:
         """Time-driven changes at the unit's new watermark: overdue, anomalies, expiry."""
         watermark = windows.watermark_ms
+        seq = windows.seq
         due = self._due.get(unit_code)
         while due and due[0][0] < watermark:
             _, key = heapq.heappop(due)
-            state = self._state(key, states)
+            state = self._state(key, states, seq)
             if not state.open or state.overdue_marked or state.received_ms is None:
                 continue
             marked = windows.adjust(
-                state.received_ms, overdue_delta(1), windows_of(state.counted), touched
+                state.received_ms, _OVERDUE_MARKED, _WINDOWS_OF_BITS[state.counted], touched
             )
             state.overdue_marked = True
             state.overdue_bits = bits_of(marked)
             self._overdue_row(out, unit_code, key, state, 0, watermark)
-            changed.add(key)
+            changed[key] = unit_code
         # Judged on the receipt stream's progress, not on arrival order: a receipt topic consumed
         # behind the others must not make lifecycles look impossible.
         horizon = windows.receipts_ms - self.lifecycle_grace_ms
         waiting = self._pending.get(unit_code)
         while waiting and waiting[0][0] < horizon:
             _, key = heapq.heappop(waiting)
-            state = self._state(key, states)
+            state = self._state(key, states, seq)
             for p in state.pending:
                 ev = p.event
                 if ev["event_time"] < horizon and ev["event_id"] not in state.flagged:
@@ -519,15 +646,15 @@ class BatchProcessor:
                         "no receipt for this dossier within the grace period",
                     )
                     state.flagged.append(ev["event_id"])
-                    changed.add(key)
+                    changed[key] = unit_code
         expiry = self._expiry.get(unit_code)
         while expiry and expiry[0][0] < watermark:
             _, key = heapq.heappop(expiry)
-            state = self._state(key, states)
+            state = self._state(key, states, seq)
             if state.open or state.received_ms is None:
                 continue
             out.dossier_states[key] = None
-            changed.discard(key)
+            changed.pop(key, None)
             states.pop(key, None)
 
     def _schedule_expiry(self, unit_code: str, key: str, closed_at_ms: int) -> None:
@@ -576,40 +703,28 @@ class BatchProcessor:
     def _emit_rollups(
         self, unit_code: str, windows: UnitWindows, touched: set[BucketKey], out: BatchOutcome
     ) -> None:
+        """Append the full row of every touched bucket (``emc.unit_window_rollup`` columns)."""
         version = self._next_version()
         updated_at = self.clock_ms()
-        for window, start in sorted(touched):
-            counts = windows.buckets[(window, start)]
-            r = compute_rates(counts)
-            out.sink_batch.add_rollup(
-                (
-                    unit_code,
-                    window,
-                    start,
-                    start + WINDOW_SIZES_MS[window],
-                    *(int(c) for c in counts),
-                    *(r[name] for name in RATES),
-                    updated_at,
-                    version,
-                )
-            )
-
-    def _add_event_rows(
-        self, out: BatchOutcome, rows: list[tuple[_Item, str | None]], now_ms: int
-    ) -> None:
-        """Append ``emc.dossier_events`` rows column by column (``str``: the encoding of an event
-        rewritten from the dossier's pending list, whose bytes are no longer at hand)."""
-        columns = out.sink_batch.events
-        events = [it.event for it, _ in rows]
-        columns[0].extend(it.kind.value for it, _ in rows)
-        for column, name in zip(columns[1 : len(EVENT_FIELDS)], EVENT_FIELDS[1:], strict=True):
-            column.extend([ev.get(name) for ev in events])
-        lineage = columns[len(EVENT_FIELDS) :]
-        lineage[0].extend(enc or encoding_of(it.msg.value or b"") for it, enc in rows)
-        lineage[1].extend(it.msg.partition for it, _ in rows)
-        lineage[2].extend(it.msg.offset for it, _ in rows)
-        lineage[3].extend(it.bits for it, _ in rows)
-        lineage[4].extend([now_ms] * len(rows))
+        if not touched:
+            return
+        keys = sorted(touched)
+        n = len(keys)
+        counts = np.array([windows.buckets[key] for key in keys], dtype=np.int64)
+        columns = out.sink_batch.rollups
+        columns[0].extend([unit_code] * n)
+        columns[1].extend([window for window, _ in keys])
+        columns[2].extend([start for _, start in keys])
+        columns[3].extend([start + WINDOW_SIZES_MS[window] for window, start in keys])
+        at = 4
+        for values in counts.T.tolist():
+            columns[at].extend(values)
+            at += 1
+        for values in rate_columns(counts):
+            columns[at].extend(values)
+            at += 1
+        columns[at].extend([updated_at] * n)
+        columns[at + 1].extend([version] * n)
 
     def _account(self, messages: list[RawMessage], out: BatchOutcome, now_ms: int) -> None:
         s = self.stats
@@ -636,7 +751,18 @@ class BatchProcessor:
         ``p`` (the unit's partition): Faust's RocksDB store keeps one database per partition and
         picks it from the current event, which in a multi-partition batch may be any partition.
         """
-        scope = in_partition or (lambda _p: nullcontext())
+        if in_partition is None:
+            dossier_table = self.dossier_table
+            for key, value in out.dossier_states.items():
+                if value is None:
+                    if key in dossier_table:
+                        del dossier_table[key]
+                else:
+                    dossier_table[key] = value
+            for unit_code, windows in out.unit_states.items():
+                self.unit_table[unit_code] = windows.to_bytes()
+            return
+        scope = in_partition
 
         def unit_of(key: str) -> str:
             return key.split("|", 1)[0]
@@ -654,6 +780,11 @@ class BatchProcessor:
                 self.unit_table[unit_code] = windows.to_bytes()
 
 
+_NO_END = 2**63
+"""Valid-until of a unit with no end of validity (past every epoch-ms instant)."""
+_OVERDUE_MARKED = overdue_delta(1)
+_OVERDUE_CLEARED = overdue_delta(-1)
+"""Shared, never written: ``UnitWindows.adjust`` only reads its delta."""
 TYPE_TOPIC: dict[str, str] = {kind.value: topic for topic, kind in TYPE_BY_TOPIC.items()}
 WITHOUT_RECEIPT: dict[str, str] = {
     EventType.PROCESSED.value: "processed_without_receipt",

@@ -97,6 +97,35 @@ def rates(counts: npt.NDArray[np.int64] | list[int]) -> dict[str, float | None]:
     return result
 
 
+def rate_columns(counts: npt.NDArray[np.int64]) -> list[list[float | None]]:
+    """:func:`rates` of many counter vectors at once: ``counts`` has shape ``(n, N_COUNTERS)``;
+    returns one list of ``n`` values per rate, in :data:`RATES` order.
+
+    Same float operations as :func:`rates` (``numerator * factor / denominator`` in float64),
+    so the values are identical."""
+    columns: list[list[float | None]] = []
+    for num, dens, factor in _RATE_INDEXES:
+        d = counts[:, dens[0]]
+        for den in dens[1:]:
+            d = d + counts[:, den]
+        defined = d != 0
+        values = np.divide(
+            counts[:, num] * factor, d, out=np.zeros(len(d), dtype=np.float64), where=defined
+        ).tolist()
+        if defined.all():
+            columns.append(values)
+        else:
+            columns.append(
+                [v if ok else None for v, ok in zip(values, defined.tolist(), strict=True)]
+            )
+    return columns
+
+
+_RATE_INDEXES: Final = tuple(
+    (COUNTER_INDEX[num], tuple(COUNTER_INDEX[den] for den in dens), factor)
+    for num, dens, factor in RATES.values()
+)
+
 SATISFIED_RATINGS: Final = frozenset({"very_satisfied", "satisfied"})
 
 
