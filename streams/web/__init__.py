@@ -11,7 +11,7 @@ Public surface:
 Access rules (:mod:`streams.web.auth`): every route of the worker's web server needs a token
 except the login form, static assets (no data) and the OpenAPI document. The dashboard and the
 API apply per-unit rules themselves; every other route (``/emc/progress``, ``/emc/units``,
-Faust's built-in ``/table`` and ``/router`` views, …) needs a ``national`` token.
+Faust's built-in views such as ``/router``, …) needs a ``national`` token.
 """
 
 from __future__ import annotations
