@@ -3,6 +3,7 @@ lifecycles, events before their receipt, overdue marks, crash rollback of dossie
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from streams.codec import Codec, encode_json
@@ -127,3 +128,24 @@ def test_dossier_state_written_after_the_units_last_write_is_rolled_back() -> No
     restarted.commit_state(restarted.process(batch))  # offsets not committed: replayed
     assert day_counts(units)["finished"] == 1
     assert restarted.stats.duplicates == 0
+
+
+def test_the_garbage_collector_is_paused_only_during_a_batch() -> None:
+    seen: list[bool] = []
+    p = processor({}, {})
+    decode = p.codec.decode
+
+    def spy(kind: EventType, data: bytes) -> dict[str, Any]:
+        seen.append(gc.isenabled())
+        return decode(kind, data)
+
+    p.codec = type("SpyCodec", (), {"decode": staticmethod(spy)})()  # type: ignore[assignment]
+    assert gc.isenabled()
+    p.commit_state(p.process(msgs(receipt(1, T0, T0 + H))))
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        p.process(msgs(receipt(2, T0, T0 + H)))
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
