@@ -12,8 +12,8 @@ Offsets: the agent calls :meth:`BulkFeed.done` once a batch's rows are in ClickH
 state is written; this thread then flushes the producer (state changelog, dead letters, late
 events) and only after that commits the batch's offsets, so offsets never pass what ClickHouse
 accepted or what the changelog holds. At most ``max_in_flight`` batches are handed on and not done;
-beyond that the feed pauses its partitions (and keeps polling, so it stays in the group while, say,
-ClickHouse is down).
+beyond that the feed waits, and after a few seconds of waiting pauses its partitions and keeps
+polling, so it stays in the group while, say, ClickHouse is down.
 
 Rebalances (eager, ``range``: every lifecycle topic's partition N goes to the same worker, and so
 does the state of partition N): on revoke the feed waits for the batches in flight, commits them
@@ -137,12 +137,24 @@ class BulkFeed:
             consumer.subscribe(
                 list(self._topics), on_assign=self._assigned, on_revoke=self._revoked
             )
+            stalled_since: float | None = None
             while not self._stopping.is_set():
                 self._commit_finished()
                 if self._in_flight >= self._max_in_flight:
-                    self._pause(True)
-                    consumer.consume(1, 0.05)  # paused: serves callbacks, returns nothing
+                    # Wait for the agent without fetching. Pausing would drop what librdkafka has
+                    # prefetched (fetched again on resume), so only a long stall — ClickHouse
+                    # down, say — pauses, and then keeps polling to stay in the group.
+                    now = time.monotonic()
+                    stalled_since = stalled_since or now
+                    if now - stalled_since > _PAUSE_AFTER_S:
+                        self._pause(True)
+                        consumer.consume(1, 0.05)  # paused: serves callbacks, returns nothing
+                    else:
+                        with self._cond:
+                            if not self._finished:
+                                self._cond.wait(0.05)
                     continue
+                stalled_since = None
                 self._pause(False)
                 fetched = consumer.consume(self._max, self._within)
                 if not fetched:
@@ -250,6 +262,9 @@ class BulkFeed:
         if self._on_assigned is not None:
             self._on_assigned()
 
+
+_PAUSE_AFTER_S = 5.0
+"""A feed that waited this long (seconds) for the agent pauses its partitions and polls."""
 
 _RESTORE_PREFIXES = ("bootstrap.", "group.id", "security.", "sasl.", "ssl.", "client.")
 """Consumer settings the restore consumer shares with the feed (connection and identity)."""

@@ -17,7 +17,9 @@ STAGES: dict[str, tuple[str, ...]] = {
     "ClickHouse insert (sink.write)": ("sinks/clickhouse.py",),
     "decode (Codec.decode)": ("streams/codec.py",),
     "pipeline core: dedup, windows, lifecycles, rows (process)": ("process (streams/pipeline.py",),
-    "state writes: commit_state → Faust table": ("commit_state (streams/pipeline.py",),
+    "state writes: commit_state → state store": ("commit_state (streams/pipeline.py",),
+    "changelog records → confluent-kafka producer": ("streams/state_store.py",),
+    "bulk feed thread: consume, RawMessage, flush, commit": ("streams/feed.py",),
     "agent body glue (RawMessage list, current event)": ("streams/app.py",),
     "Faust changelog producer → aiokafka (one record per batch)": (
         "faust/transport/producer.py",
