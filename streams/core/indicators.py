@@ -101,30 +101,28 @@ def rate_columns(counts: npt.NDArray[np.int64]) -> list[list[float | None]]:
     """:func:`rates` of many counter vectors at once: ``counts`` has shape ``(n, N_COUNTERS)``;
     returns one list of ``n`` values per rate, in :data:`RATES` order.
 
-    Same float operations as :func:`rates` (``numerator * factor / denominator`` in float64),
-    so the values are identical."""
-    columns: list[list[float | None]] = []
-    for num, dens, factor in _RATE_INDEXES:
-        d = counts[:, dens[0]]
-        for den in dens[1:]:
-            d = d + counts[:, den]
-        defined = d != 0
-        values = np.divide(
-            counts[:, num] * factor, d, out=np.zeros(len(d), dtype=np.float64), where=defined
-        ).tolist()
-        if defined.all():
-            columns.append(values)
-        else:
-            columns.append(
-                [v if ok else None for v, ok in zip(values, defined.tolist(), strict=True)]
-            )
-    return columns
+    Same float operations as :func:`rates` (``numerator * factor / denominator`` in float64,
+    denominators summed exactly as integers), so the values are identical."""
+    numerators = counts[:, _RATE_NUMERATORS] * _RATE_FACTORS
+    denominators = counts @ _RATE_DENOMINATORS
+    defined = denominators != 0
+    values = np.divide(
+        numerators, denominators, out=np.zeros(numerators.shape), where=defined
+    ).T.tolist()
+    if defined.all():
+        return values
+    return [
+        [v if ok else None for v, ok in zip(column, mask, strict=True)]
+        for column, mask in zip(values, defined.T.tolist(), strict=True)
+    ]
 
 
-_RATE_INDEXES: Final = tuple(
-    (COUNTER_INDEX[num], tuple(COUNTER_INDEX[den] for den in dens), factor)
-    for num, dens, factor in RATES.values()
+_RATE_NUMERATORS: Final = np.array([COUNTER_INDEX[num] for num, _, _ in RATES.values()])
+_RATE_FACTORS: Final = np.array([factor for _, _, factor in RATES.values()])
+_RATE_DENOMINATORS: Final = np.array(
+    [[int(name in dens) for _, dens, _ in RATES.values()] for name in COUNTERS], dtype=np.int64
 )
+"""``(N_COUNTERS, len(RATES))``: 1 where a counter is in a rate's denominator."""
 
 SATISFIED_RATINGS: Final = frozenset({"very_satisfied", "satisfied"})
 
@@ -134,6 +132,14 @@ def _vector(**values: int) -> npt.NDArray[np.int64]:
     for name, value in values.items():
         out[COUNTER_INDEX[name]] = value
     return out
+
+
+_FINISHED: Final = COUNTER_INDEX["finished"]
+_FINISHED_ON_TIME: Final = COUNTER_INDEX["finished_on_time"]
+_PROCESSING_MS_SUM: Final = COUNTER_INDEX["processing_ms_sum"]
+_FULLY_ONLINE: Final = COUNTER_INDEX["fully_online"]
+_RESULTS: Final = COUNTER_INDEX["results"]
+_RESULTS_DIGITISED: Final = COUNTER_INDEX["results_digitised"]
 
 
 def result_delta(
@@ -149,19 +155,23 @@ def result_delta(
 
     Taking the dossier out of ``overdue_open`` is a separate change (:func:`overdue_delta`),
     applied only to the windows that counted it overdue."""
-    return _vector(
-        finished=1,
-        finished_on_time=int(finished_ms <= due_ms),
-        processing_ms_sum=max(0, finished_ms - received_ms),
-        fully_online=int(online and level == 4 and electronic_result),
-        results=1,
-        results_digitised=int(digitised and electronic_result),
-    )
+    out = np.zeros(N_COUNTERS, dtype=np.int64)  # set one by one: a kwargs dict costs more
+    out[_FINISHED] = 1
+    out[_FINISHED_ON_TIME] = int(finished_ms <= due_ms)
+    out[_PROCESSING_MS_SUM] = max(0, finished_ms - received_ms)
+    out[_FULLY_ONLINE] = int(online and level == 4 and electronic_result)
+    out[_RESULTS] = 1
+    out[_RESULTS_DIGITISED] = int(digitised and electronic_result)
+    return out
 
 
 def feedback_delta(rating: str) -> npt.NDArray[np.int64]:
     """Counter changes for one feedback on a received dossier."""
-    return _vector(feedback=1, satisfied=int(rating in SATISFIED_RATINGS))
+    return (_SATISFIED_FEEDBACK if rating in SATISFIED_RATINGS else _OTHER_FEEDBACK).copy()
+
+
+_SATISFIED_FEEDBACK: Final = _vector(feedback=1, satisfied=1)
+_OTHER_FEEDBACK: Final = _vector(feedback=1)
 
 
 def overdue_delta(sign: int) -> npt.NDArray[np.int64]:

@@ -90,22 +90,32 @@ class UnitWindows:
         result = ApplyResult(late_mask=np.ones(n, dtype=bool))
         if n == 0:
             return result
-        for window in WINDOW_NAMES:
+        # All windows in one grouping: code = start * 4 + window index identifies a bucket.
+        codes: list[npt.NDArray[np.int64]] = []
+        rows: list[npt.NDArray[np.int64]] = []
+        for index, window in enumerate(WINDOW_NAMES):
             size = WINDOW_SIZES_MS[window]
             starts = window_starts(times_ms, window)
             accepted = starts + size + lateness.of(window) > self.watermark_ms
             result.accepted[window] = accepted
             result.late_mask &= ~accepted
-            if not accepted.any():
-                continue
-            acc_starts = starts[accepted]
-            uniq, inverse = np.unique(acc_starts, return_inverse=True)
+            if accepted.all():
+                codes.append(starts * 4 + index)
+                rows.append(increments)
+            elif accepted.any():
+                codes.append(starts[accepted] * 4 + index)
+                rows.append(increments[accepted])
+        if codes:
+            uniq, inverse = np.unique(np.concatenate(codes), return_inverse=True)
             sums = np.zeros((len(uniq), N_COUNTERS), dtype=np.int64)
-            np.add.at(sums, inverse, increments[accepted])
-            for start, add in zip(uniq.tolist(), sums, strict=True):
-                key = (window, int(start))
-                current = self.buckets.get(key)
-                self.buckets[key] = add.copy() if current is None else current + add
+            np.add.at(sums, inverse, np.concatenate(rows))
+            # Bucket updates window by window, each by start (the order buckets enter state).
+            order = sorted((code % 4, code // 4, j) for j, code in enumerate(uniq.tolist()))
+            buckets = self.buckets
+            for index, start, j in order:
+                key = (WINDOW_NAMES[index], start)
+                current = buckets.get(key)
+                buckets[key] = sums[j] if current is None else current + sums[j]
                 result.touched.add(key)
         on_time = ~result.late_mask
         if on_time.any():
@@ -132,9 +142,11 @@ class UnitWindows:
         windows changed and adds their keys to ``touched``.
         """
         changed: list[str] = []
+        buckets = self.buckets
         for window in windows:
-            key = (window, window_start_ms(receipt_ms, window))
-            counts = self.buckets.get(key)
+            size, shift = _SPANS[window]  # window_start_ms, inlined
+            key = (window, (receipt_ms + shift) // size * size - shift)
+            counts = buckets.get(key)
             if counts is None:
                 continue
             counts += delta
@@ -212,3 +224,7 @@ class UnitWindows:
 _FORMAT_VERSION = 3
 _HEADER = 6
 _WINDOW_INDEX = {name: i for i, name in enumerate(WINDOW_NAMES)}
+_SPANS: dict[str, tuple[int, int]] = {
+    window: (WINDOW_SIZES_MS[window], -window_start_ms(0, window)) for window in WINDOW_NAMES
+}
+"""Window → (size, alignment shift), ms: a start is ``(t + shift) // size * size - shift``."""
