@@ -178,7 +178,13 @@ def _event_row_reader(kind: EventType) -> Callable[[Event], tuple[Any, ...]]:
             return per_field(ev)
         return lead + values[:split] + gap + values[split:] + trail
 
-    return read
+    def read_one_run(ev: Event) -> tuple[Any, ...]:
+        try:
+            return getter(ev) + trail
+        except KeyError:
+            return per_field(ev)
+
+    return read_one_run if not breaks and not lead else read
 
 
 _EVENT_ROW_READERS: dict[EventType, Callable[[Event], tuple[Any, ...]]] = {
@@ -350,7 +356,18 @@ class BatchProcessor:
         for unit_code, items in by_unit.items():
             rewritten = self._process_unit(unit_code, items, states, changed, out, now_ms)
             rows += [self._event_row(it, enc, now_ms) for it, enc in rewritten]
-            rows += [self._event_row(it, None, now_ms) for it in items]
+            rows += [
+                (
+                    it.kind.value,
+                    *_EVENT_ROW_READERS[it.kind](it.event),
+                    encoding_of(it.msg.value or b""),
+                    it.msg.partition,
+                    it.msg.offset,
+                    it.bits,
+                    now_ms,
+                )
+                for it in items
+            ]  # as _event_row, inlined: one row per event of the batch
             out.accepted += len(items)
         # Rows to columns in one transposition (``emc.dossier_events`` column order).
         for column, values in zip(out.sink_batch.events, zip(*rows, strict=True), strict=False):
