@@ -4,6 +4,11 @@ The same code talks to the embedded engine (``chdb:///abs/path``) and to a serve
 (``http://host:8123``). Calls block: the worker runs them in a thread, off the event loop.
 Every write is idempotent (``ReplacingMergeTree`` tables), so a retried batch never
 double-counts.
+
+Rows go in as Arrow tables (``INSERT … FORMAT Arrow``): the columns become Arrow arrays in C and
+the engine reads them natively, where clickhouse-connect's Native serialisation walks every value
+in Python — in the worker that Python time competes for the GIL with the next batch's processing
+(measured: 0.55 → 0.28 s wall, 0.44 → 0.23 s CPU for 6 batches of ~10k event rows on chdb).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import clickhouse_connect
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
@@ -58,6 +64,50 @@ class SinkBatch:
     def add_overdue(self, row: Sequence[Any]) -> None:
         for column, value in zip(self.overdue, row, strict=True):
             column.append(value)
+
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "String": pa.string(),
+    "Bool": pa.bool_(),
+    "UInt8": pa.uint8(),
+    "UInt16": pa.uint16(),
+    "UInt32": pa.uint32(),
+    "UInt64": pa.uint64(),
+    "Int8": pa.int8(),
+    "Int16": pa.int16(),
+    "Int32": pa.int32(),
+    "Int64": pa.int64(),
+    "Float32": pa.float32(),
+    "Float64": pa.float64(),
+}
+
+
+def arrow_type(clickhouse_type: str) -> pa.DataType:
+    """The Arrow type a column of ``clickhouse_type`` is sent as (``DateTime64(3, …)`` values
+    are epoch milliseconds; ``LowCardinality``/``Nullable`` wrappers change nothing here)."""
+    base = clickhouse_type
+    for wrapper in ("LowCardinality(", "Nullable("):
+        while base.startswith(wrapper):
+            base = base[len(wrapper) : -1]
+    if base.startswith("DateTime64(3"):
+        return pa.timestamp("ms", tz="UTC")
+    try:
+        return _ARROW_TYPES[base]
+    except KeyError:
+        raise ValueError(f"no Arrow type for ClickHouse type {clickhouse_type!r}") from None
+
+
+def arrow_schema(columns: Sequence[tuple[str, str]]) -> pa.Schema:
+    """Arrow schema of a table's ``(name, ClickHouse type)`` columns."""
+    return pa.schema([(name, arrow_type(ch_type)) for name, ch_type in columns])
+
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "dossier_events": arrow_schema(EVENT_COLUMNS),
+    "unit_window_rollup": arrow_schema(ROLLUP_COLUMNS),
+    "lifecycle_anomalies": arrow_schema(ANOMALY_COLUMNS),
+    "dossier_overdue": arrow_schema(OVERDUE_COLUMNS),
+}
 
 
 def connect(dsn: str) -> Client:
@@ -123,16 +173,16 @@ class ClickHouseSink:
         total = len(columns[0])
         if total == 0:
             return
+        schema = SCHEMAS[table]
+        try:
+            arrays = [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)]
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise SinkError(f"rows for {table} do not fit its columns: {exc}") from exc
+        rows = pa.Table.from_arrays(arrays, schema=schema)
         step = self.insert_batch_rows
         for lo in range(0, total, step):
-            chunk = columns if total <= step else [c[lo : lo + step] for c in columns]
-            self._call(
-                self.client.insert,
-                f"{self.database}.{table}",
-                chunk,
-                column_names=list(names),
-                column_oriented=True,
-            )
+            chunk = rows if total <= step else rows.slice(lo, step)
+            self._call(self.client.insert_arrow, f"{self.database}.{table}", chunk)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:

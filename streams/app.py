@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -37,7 +38,7 @@ from sinks.errors import SinkError
 from streams.codec import Codec
 from streams.core.rollup import Lateness
 from streams.events import DEAD_LETTER_TOPIC, LATE_TOPIC
-from streams.feed import Batch, BulkFeed, channel_deliverer
+from streams.feed import Batch, BulkFeed
 from streams.health import register_health
 from streams.pipeline import BatchOutcome, BatchProcessor, Rejected
 from streams.registry import UnitRegistry
@@ -114,20 +115,21 @@ def _headers(rejected: Rejected) -> list[tuple[str, bytes]]:
     ]
 
 
-async def write_with_retry(
-    sink: ClickHouseSink, batch: SinkBatch, executor: ThreadPoolExecutor, settings: Settings
-) -> None:
-    """Write ``batch`` to ClickHouse, backing off and retrying until it is accepted."""
-    loop = asyncio.get_running_loop()
+def write_until_accepted(
+    sink: ClickHouseSink, batch: SinkBatch, settings: Settings, stop: threading.Event
+) -> bool:
+    """Write ``batch`` to ClickHouse, backing off and retrying until it is accepted (blocking;
+    run in a thread). Returns False when ``stop`` was set before it was accepted."""
     delay = settings.clickhouse.retry_initial_s
-    while True:
+    while not stop.is_set():
         try:
-            await loop.run_in_executor(executor, sink.write, batch)
-            return
+            sink.write(batch)
+            return True
         except SinkError as exc:
             log.warning("ClickHouse did not take a batch (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
+            stop.wait(delay)
             delay = min(delay * 2, settings.clickhouse.retry_max_s)
+    return False
 
 
 def open_store(settings: Settings, producer: Producer) -> StateStore:
@@ -186,55 +188,55 @@ def create_app(
     processor.unit_partitions = store.unit_partitions
     batches = app.channel()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+    stopping = threading.Event()
     app.emc_processor = processor  # type: ignore[attr-defined]
     app.emc_sink = sink  # type: ignore[attr-defined]
     app.emc_store = store  # type: ignore[attr-defined]
-    feed_service = FeedService(app, consumer_config, producer, store, batches, settings)
+    feed_service = FeedService(
+        app, consumer_config, producer, store, batches, settings, stopping=stopping
+    )
     app.emc_feed = feed_service  # type: ignore[attr-defined]
     app.service(feed_service)  # type: ignore[arg-type]  # an instance is started as is
 
     @app.agent(batches, name="dossier_events")
     async def dossier_events(stream: Any) -> None:
-        # Batch N+1 is processed while batch N's rows go to ClickHouse (native code, off the
-        # GIL). N+1 sees N's state locally at once; N's changelog records, dead letters and
-        # offsets follow only after ClickHouse took N's rows, in batch order. A crash in between
-        # replays both from the changelog's older state, so nothing is lost or counted twice.
-        previous: asyncio.Future[None] | None = None
+        # The agent processes batches; a batch's rows go to ClickHouse in the "clickhouse"
+        # thread (one, so batches finish in order) while the agent goes on with the next one.
+        # Batch N+1 sees N's state locally at once; N's changelog records, dead letters and
+        # offsets follow only after ClickHouse took N's rows. A crash in between replays both
+        # from the changelog's older state, so nothing is lost or counted twice.
         async for batch in stream:
             try:
                 outcome = processor.process(batch.messages)
                 records = store.holding(partial(processor.commit_state, outcome))
-                previous = asyncio.ensure_future(finish(batch, outcome, records, previous))
-                if previous.done():
-                    previous.result()
+                done = executor.submit(finish, batch, outcome, records)
+                done.add_done_callback(_report_failure)
             except Exception as exc:
                 log.exception("a batch failed; stopping the worker (it will be replayed)")
                 await app.crash(exc)
                 raise
 
-    async def finish(
-        batch: Batch,
-        outcome: BatchOutcome,
-        records: list[tuple[bytes, bytes | None, int]],
-        before: asyncio.Future[None] | None,
+    def finish(
+        batch: Batch, outcome: BatchOutcome, records: list[tuple[bytes, bytes | None, int]]
     ) -> None:
-        try:
-            await write_with_retry(sink, outcome.sink_batch, executor, settings)
-            if before is not None:
-                await before
-            store.release(records)
-            for topic, rejected in (
-                (DEAD_LETTER_TOPIC, outcome.dead_letters),
-                (LATE_TOPIC, outcome.late),
-            ):
-                for r in rejected:
-                    produce(producer, topic, r.message.key, r.message.value, None, _headers(r))
-            producer.poll(0)
-            feed_service.feed.done(batch)
-        except Exception as exc:
-            log.exception("finishing a batch failed; stopping the worker (it will be replayed)")
-            await app.crash(exc)
-            raise
+        """In the ClickHouse thread: rows, then changelog, dead letters, late events, done."""
+        if not write_until_accepted(sink, outcome.sink_batch, settings, stopping):
+            return  # shutting down: the batch is not done, so its offsets are not committed
+        store.release(records)
+        for topic, rejected in (
+            (DEAD_LETTER_TOPIC, outcome.dead_letters),
+            (LATE_TOPIC, outcome.late),
+        ):
+            for r in rejected:
+                produce(producer, topic, r.message.key, r.message.value, None, _headers(r))
+        producer.poll(0)
+        feed_service.feed.done(batch)
+
+    def _report_failure(done: Future[None]) -> None:
+        exc = done.exception()
+        if exc is not None:
+            log.error("finishing a batch failed; stopping the worker (it will be replayed)")
+            feed_service.feed.error = exc  # FeedService._watch crashes the app
 
     @app.page("/emc/progress")
     async def progress(web: Any, request: Any) -> Any:
@@ -292,10 +294,12 @@ class FeedService(mode.Service):
         store: StateStore,
         channel: Any,
         settings: Settings,
+        stopping: threading.Event,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.app = app
+        self._stopping = stopping
         self.on_assigned: Any = None
         self._channel = channel
         self._producer = producer
@@ -309,17 +313,28 @@ class FeedService(mode.Service):
             max_in_flight=settings.stream.max_in_flight,
             on_assigned=lambda: self.on_assigned() if self.on_assigned else None,
         )
-        self._deliverer: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handed: asyncio.Queue[Batch] | None = None
 
     def _deliver(self, batch: Batch) -> None:
-        self._deliverer(batch)
+        """From the feed thread: queue ``batch`` for the agent without waiting for the loop
+        (which is busy while the agent processes), so the feed fetches the next one meanwhile."""
+        assert self._loop is not None and self._handed is not None
+        if not self._loop.is_closed():  # closed: shutting down, the batch is not committed
+            self._loop.call_soon_threadsafe(self._handed.put_nowait, batch)
 
-    async def _send(self, batch: Batch) -> None:
-        await self._channel.send(value=batch)
+    @mode.Service.task
+    async def _forward(self) -> None:
+        """Move handed batches into the agent's channel, in the order they were fetched."""
+        while self._handed is None:
+            await asyncio.sleep(0.01)
+        while not self.should_stop:
+            batch = await self._handed.get()
+            await self._channel.send(value=batch)
 
     async def on_start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._deliverer = channel_deliverer(loop, self._send, lambda: self.feed)
+        self._loop = asyncio.get_running_loop()
+        self._handed = asyncio.Queue()  # bounded by the feed's max_in_flight
         # Faust resumes flow control when its consumer is assigned partitions; that consumer
         # is off, so resume it here or channel sends would wait forever.
         self.app.flow_control.resume()
@@ -337,4 +352,5 @@ class FeedService(mode.Service):
     async def on_stop(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.feed.stop)
+        self._stopping.set()  # a batch still retrying ClickHouse gives up (it is not committed)
         await loop.run_in_executor(None, self._producer.flush, 10.0)

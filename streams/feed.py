@@ -23,7 +23,6 @@ first batch of them is handed on.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -268,23 +267,3 @@ _PAUSE_AFTER_S = 5.0
 
 _RESTORE_PREFIXES = ("bootstrap.", "group.id", "security.", "sasl.", "ssl.", "client.")
 """Consumer settings the restore consumer shares with the feed (connection and identity)."""
-
-
-def channel_deliverer(
-    loop: asyncio.AbstractEventLoop, send: Callable[[Batch], Any], feed: Callable[[], BulkFeed]
-) -> Callable[[Batch], None]:
-    """A ``deliver`` for :class:`BulkFeed` that awaits ``send(batch)`` on ``loop`` (the agent's
-    channel) from the feed thread."""
-
-    def deliver(batch: Batch) -> None:
-        future = asyncio.run_coroutine_threadsafe(send(batch), loop)
-        while True:
-            try:
-                future.result(1.0)
-                return
-            except TimeoutError:
-                if feed()._stopping.is_set():
-                    future.cancel()
-                    return
-
-    return deliver

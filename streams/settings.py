@@ -73,7 +73,7 @@ class WebSettings(BaseModel):
 class StreamSettings(BaseModel):
     """How the agents batch and window."""
 
-    batch_max_events: int = Field(default=10_000, ge=1)
+    batch_max_events: int = Field(default=30_000, ge=1)
     """Most events handed to the core at once."""
     batch_within_s: float = Field(default=0.5, gt=0)
     """Longest wait to fill a batch, seconds (bounds ClickHouse visibility latency)."""
