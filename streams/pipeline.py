@@ -651,7 +651,10 @@ class BatchProcessor:
     ) -> None:
         """Time-driven changes at the unit's new watermark: overdue, anomalies, expiry."""
         watermark = windows.watermark_ms
-        seq = windows.seq
+        # Dossiers are judged by the unit's seq before this batch (it was incremented in
+        # _process_unit), like those loaded for the batch's events: a state written by this
+        # very batch number before a crash lost the unit's write must roll back here too.
+        seq = windows.seq - 1
         due = self._due.get(unit_code)
         while due and due[0][0] < watermark:
             _, key = heapq.heappop(due)

@@ -130,6 +130,24 @@ def test_dossier_state_written_after_the_units_last_write_is_rolled_back() -> No
     assert restarted.stats.duplicates == 0
 
 
+def test_a_dossier_changed_only_by_the_sweep_rolls_back_too() -> None:
+    """Same crash, but the lost batch changed the dossier only through the sweep (an overdue
+    mark, no event of its own): the replay must judge it by the unit's seq before that batch,
+    roll it back and mark it overdue again."""
+    units: dict[str, bytes] = {}
+    dossiers: dict[str, bytes] = {}
+    p = processor(units, dossiers)
+    p.commit_state(p.process(msgs(receipt(1, T0, T0 + H))))
+    units_before = dict(units)
+    batch = msgs(receipt(2, T0 + 2 * H, T0 + 50 * H))  # moves the watermark past D1's due time
+    p.commit_state(p.process(batch))
+    assert day_counts(units)["overdue_open"] == 1
+    units.update(units_before)  # the unit's write of the second batch was lost
+    restarted = processor(units, dossiers)
+    restarted.commit_state(restarted.process(batch))  # offsets not committed: replayed
+    assert day_counts(units)["overdue_open"] == 1
+
+
 def test_the_garbage_collector_is_paused_only_during_a_batch() -> None:
     seen: list[bool] = []
     p = processor({}, {})
