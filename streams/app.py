@@ -255,6 +255,7 @@ def create_app(
                 "assigned": sorted(f"{t}[{p}]" for t, p in feed_service.feed.assignment),
                 "restores": feed_service.feed.restores,
                 "last_batch_at_ms": s.last_batch_at_ms,
+                "first_batch_at_ms": s.first_batch_at_ms,
             }
         )
 

@@ -111,6 +111,9 @@ class PipelineStats:
     late_by_unit: Counter[str] = field(default_factory=Counter)
     rollup_rows: int = 0
     last_batch_at_ms: int = 0
+    """Wall clock (epoch ms) at which the latest batch began processing."""
+    first_batch_at_ms: int = 0
+    """Wall clock (epoch ms) at which the first batch began processing."""
 
 
 def bits_of(windows: list[str]) -> int:
@@ -775,6 +778,7 @@ class BatchProcessor:
         s.batches += 1
         s.rollup_rows += out.sink_batch.rollup_rows
         s.last_batch_at_ms = now_ms
+        s.first_batch_at_ms = s.first_batch_at_ms or now_ms
         for rejected in out.dead_letters:
             s.dead_letters[rejected.reason] += 1
         for rejected in out.late:

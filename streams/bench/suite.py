@@ -3,14 +3,15 @@
 What is measured, exactly:
 
 - **Sustained throughput** (:func:`throughput_phase`): the stream is produced to the topics
-  first; then the worker(s) start. The clock starts at the first poll (every 0.1 s of
-  ``/emc/progress``) that finds every lifecycle partition assigned and some events consumed,
+  first; then the worker(s) start. The clock starts when the first batch began processing
+  (``first_batch_at_ms`` of ``/emc/progress``, polled every 0.1 s until every lifecycle
+  partition is assigned and some events are consumed; all events count),
   and stops when the consumer group's committed offsets pass the last produced offset of every
   partition. The worker commits a batch only after ClickHouse accepted its rows, so that instant
   is "the last rollup is visible in ClickHouse" (an upper bound by the 0.1 s poll: the worker
   commits right after each batch). Throughput = events consumed in between / elapsed.
-- **CPU seconds per million events**: utime + stime of the worker process(es) over the same
-  span (``/proc/<pid>/stat``), per million events consumed in it.
+- **CPU seconds per million events**: utime + stime of the worker process(es) from that first
+  successful poll to the end (``/proc/<pid>/stat``), per million events consumed in that span.
 - **Peak RSS**: ``VmHWM`` of the worker process at the end (``/proc/<pid>/status``).
 - **Latency at a steady rate** (:func:`latency_phase`): a warm worker; the bench produces
   simulated lifecycles (event time = now) paced at ``rate`` events/s and stamps each message's
@@ -204,9 +205,11 @@ def _measure_run(
         if assigned >= wanted_assigned and consumed > 0:
             t_start = time.time()
             consumed_at_cpu = consumed_at_start = consumed
-            batches = sum(p.get("batches", 0) for p in progress)
-            if batches == 1:  # the first batch is in: start when it started, and count it
-                t_start = max(p.get("last_batch_at_ms", 0) for p in progress) / 1000
+            firsts = [p.get("first_batch_at_ms", 0) for p in progress if p.get("consumed")]
+            if firsts and all(firsts):
+                # Start when the first batch began (the web server answers between batches,
+                # so this poll may come several batches late), and count every event.
+                t_start = min(firsts) / 1000
                 consumed_at_start = 0
             cpu_at_start = [proc_sample(w.pid) for w in procs]
             cpu_at_time = time.time()
