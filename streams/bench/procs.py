@@ -160,25 +160,30 @@ def start_worker(
 
 class ClickHouseServer:
     """The ClickHouse engine behind its HTTP interface (``python -m sinks.chdb_http``) as a
-    process of its own: the worker then talks to it as to a ClickHouse server (production's
-    shape), and its memory is not in the worker's RSS."""
+    process of its own: a worker then talks to it as to a ClickHouse server (production's
+    shape), and its memory is not in the worker's RSS. The bench and the integration tests
+    (which kill it and start it again on the same data) use it."""
 
-    def __init__(self, path: Path) -> None:
-        shutil.rmtree(path, ignore_errors=True)  # a run never counts an earlier run's rows
+    def __init__(self, path: Path, *, fresh: bool = True) -> None:
+        if fresh:  # a bench run never counts an earlier run's rows
+            shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.port = free_port()
         self.log_path = path / "chdb_http.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sinks.chdb_http", "--path", str(path / "data"),
-             "--port", str(self.port)],
-            stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def dsn(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout_s: float = 60.0) -> ClickHouseServer:
+    def start(self, timeout_s: float = 60.0) -> ClickHouseServer:
+        """Start the process (again, on the same data and port) and wait for ``/ping``."""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sinks.chdb_http", "--path", str(self.path / "data"),
+             "--port", str(self.port)],
+            stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -192,13 +197,19 @@ class ClickHouseServer:
         raise BenchError("chdb_http did not answer /ping")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        """SIGTERM, then SIGKILL after 30 s."""
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                self.kill()
+
+    def kill(self) -> None:
+        """Make ClickHouse unavailable at once (SIGKILL)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 class Profiler:

@@ -89,7 +89,7 @@ def throughput_phase(
     ``clickhouse_server``: the workers write to one ClickHouse engine in a process of its own
     (HTTP, as to a server) instead of each embedding one; its peak RSS is reported apart."""
     workdir.mkdir(parents=True, exist_ok=True)
-    server = ClickHouseServer(workdir / "clickhouse").wait_ready() if clickhouse_server else None
+    server = ClickHouseServer(workdir / "clickhouse").start() if clickhouse_server else None
     if server is not None:
         worker_env = {**(worker_env or {}), "EMC_CLICKHOUSE__DSN": server.dsn}
     try:
@@ -102,7 +102,7 @@ def throughput_phase(
             envs = figures.pop("_envs")
             # One shared server holds every worker's rows: ask it once.
             figures["clickhouse"] = _clickhouse_counts(envs[:1] if server is not None else envs)
-        if server is not None:
+        if server is not None and server.proc is not None:
             figures["clickhouse_server_peak_rss_mb"] = _mb(
                 proc_sample(server.proc.pid).peak_rss_bytes
             )

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from streams.bench.procs import worker_env
+from streams.bench.procs import ClickHouseServer, worker_env
 from streams.broker import EmbeddedBroker, free_port
 from streams.topics import ensure_topics
 
@@ -163,54 +163,13 @@ def broker_factory() -> Iterator[Callable[..., EmbeddedBroker]]:
         broker.stop()
 
 
-@dataclass
-class ClickHouseProcess:
-    """The real ClickHouse engine behind its HTTP interface (sinks.chdb_http), as a process."""
-
-    path: Path
-    port: int
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def dsn(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 30.0) -> ClickHouseProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sinks.chdb_http", "--path", str(self.path),
-             "--port", str(self.port)],
-            stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"chdb_http exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.dsn}/ping", timeout=1) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("chdb_http did not answer /ping")
-
-    def kill(self) -> None:
-        """Make ClickHouse unavailable at once (SIGKILL)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
 @pytest.fixture
-def clickhouse_factory(tmp_path: Path) -> Iterator[Callable[[], ClickHouseProcess]]:
+def clickhouse_factory(tmp_path: Path) -> Iterator[Callable[[], ClickHouseServer]]:
     """Start ClickHouse endpoints shared by several workers; all are killed after the test."""
-    started: list[ClickHouseProcess] = []
+    started: list[ClickHouseServer] = []
 
-    def make() -> ClickHouseProcess:
-        path = tmp_path / f"clickhouse-{len(started)}"
-        path.mkdir(parents=True, exist_ok=True)
-        server = ClickHouseProcess(path, free_port(), tmp_path / f"clickhouse-{len(started)}.log")
+    def make() -> ClickHouseServer:
+        server = ClickHouseServer(tmp_path / f"clickhouse-{len(started)}", fresh=False)
         started.append(server.start())
         return server
 
