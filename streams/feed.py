@@ -191,9 +191,18 @@ class BulkFeed:
                 if offset > self._to_commit.get(tp, -1):
                     self._to_commit[tp] = offset
         while self._producer.flush(1.0):
-            log.warning("waiting for the broker to take the state changelog")
-            if self._stopping.is_set() and self._store.failure is None:
+            if self._store.failure is not None:
                 break
+            if self._stopping.is_set():
+                # Offsets must never pass a changelog that is not durable: leave them
+                # uncommitted, and the next owner replays these batches.
+                log.warning("stopping with state changelog records unsent; offsets not committed")
+                self._to_commit.clear()
+                with self._cond:
+                    self._in_flight -= len(finished)
+                    self._cond.notify_all()
+                return
+            log.warning("waiting for the broker to take the state changelog")
         if self._store.failure is not None:
             raise RuntimeError(f"state changelog write failed: {self._store.failure}")
         assigned = set(self.assignment)
