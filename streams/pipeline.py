@@ -1,6 +1,6 @@
 """The batch pipeline behind the agent: decode → validate → deduplicate → window → rows.
 
-Faust-free on purpose: the agent hands it raw messages and Faust tables (any
+Faust-free on purpose: the agent hands it raw messages and the state store's views (any
 ``MutableMapping[str, bytes]``), and gets back the ClickHouse rows, the dead letters and the late
 events of the batch. State is written once per unit and once per dossier per batch.
 

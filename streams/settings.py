@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("./var")
-    """Local state: embedded ClickHouse, Faust table stores."""
+    """Local state: embedded ClickHouse, the RocksDB state store, Faust's app directory."""
     config_dir: Path = REPO_ROOT / "config"
     """Reference data: units.csv and friends."""
     log_level: str = "info"

@@ -181,7 +181,7 @@ class UnitWindows:
         return total
 
     def to_bytes(self) -> bytes:
-        """Compact binary form for a Faust table value (int64 little-endian words).
+        """Compact binary form for a state store value (int64 little-endian words).
 
         Layout: ``[version=3, watermark, n_counters, n_buckets, seq, receipts_ms]`` then per bucket
         ``[window index, start ms, counters…]``.
