@@ -139,8 +139,7 @@ def open_store(settings: Settings, producer: Producer) -> StateStore:
         values = RocksValues((settings.data_dir / "state" / settings.kafka.group_id).resolve())
     else:
         values = {}
-    store = StateStore(values, producer, changelog_topic(settings.kafka.group_id))
-    return store
+    return StateStore(values, producer, changelog_topic(settings.kafka.group_id))
 
 
 def create_app(
@@ -191,11 +190,9 @@ def create_app(
     stopping = threading.Event()
     app.emc_processor = processor  # type: ignore[attr-defined]
     app.emc_sink = sink  # type: ignore[attr-defined]
-    app.emc_store = store  # type: ignore[attr-defined]
     feed_service = FeedService(
         app, consumer_config, producer, store, batches, settings, stopping=stopping
     )
-    app.emc_feed = feed_service  # type: ignore[attr-defined]
     app.service(feed_service)  # type: ignore[arg-type]  # an instance is started as is
 
     @app.agent(batches, name="dossier_events")
@@ -315,27 +312,24 @@ class FeedService(mode.Service):
             on_assigned=lambda: self.on_assigned() if self.on_assigned else None,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._handed: asyncio.Queue[Batch] | None = None
+        self._handed: asyncio.Queue[Batch] = asyncio.Queue()  # bounded by max_in_flight
 
     def _deliver(self, batch: Batch) -> None:
         """From the feed thread: queue ``batch`` for the agent without waiting for the loop
         (which is busy while the agent processes), so the feed fetches the next one meanwhile."""
-        assert self._loop is not None and self._handed is not None
+        assert self._loop is not None
         if not self._loop.is_closed():  # closed: shutting down, the batch is not committed
             self._loop.call_soon_threadsafe(self._handed.put_nowait, batch)
 
     @mode.Service.task
     async def _forward(self) -> None:
         """Move handed batches into the agent's channel, in the order they were fetched."""
-        while self._handed is None:
-            await asyncio.sleep(0.01)
         while not self.should_stop:
             batch = await self._handed.get()
             await self._channel.send(value=batch)
 
     async def on_start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._handed = asyncio.Queue()  # bounded by the feed's max_in_flight
         # Faust resumes flow control when its consumer is assigned partitions; that consumer
         # is off, so resume it here or channel sends would wait forever.
         self.app.flow_control.resume()

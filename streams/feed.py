@@ -8,7 +8,7 @@ its own, ``consume(batch_max_events, batch_within_s)`` at a time, each result on
 :class:`Batch` sent to the agent's in-memory channel. The agent stays the processing model; what
 changes is that it receives a batch per channel event instead of an event per record.
 
-Offsets: the agent calls :meth:`BulkFeed.done` once a batch's rows are in ClickHouse and its
+Offsets: the worker calls :meth:`BulkFeed.done` once a batch's rows are in ClickHouse and its
 state is written; this thread then flushes the producer (state changelog, dead letters, late
 events) and only after that commits the batch's offsets, so offsets never pass what ClickHouse
 accepted or what the changelog holds. At most ``max_in_flight`` batches are handed on and not done;
@@ -28,7 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -47,8 +47,6 @@ class Batch:
     messages: list[RawMessage]
     offsets: dict[tuple[str, int], int]
     """(topic, partition) → next offset to read (last offset in the batch + 1)."""
-    fetched_at_ms: int = 0
-    done: bool = field(default=False)
 
 
 def to_raw(batch: list[Any]) -> tuple[list[RawMessage], dict[tuple[str, int], int]]:
@@ -120,11 +118,10 @@ class BulkFeed:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
-    # -- called from the agent -----------------------------------------------------------------
+    # -- called from the ClickHouse thread -------------------------------------------------------
     def done(self, batch: Batch) -> None:
-        """The agent finished ``batch``: its rows are in ClickHouse, its state is written."""
+        """``batch`` is finished: its rows are in ClickHouse, its state changelog is queued."""
         with self._cond:
-            batch.done = True
             self._finished.append(batch)
             self._cond.notify_all()
 
@@ -163,7 +160,7 @@ class BulkFeed:
                     continue
                 with self._cond:
                     self._in_flight += 1
-                self._deliver(Batch(messages, offsets, time.time_ns() // 1_000_000))
+                self._deliver(Batch(messages, offsets))
             self._wait_in_flight(10.0)
             self._commit_finished()
             consumer.close()

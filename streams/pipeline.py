@@ -15,7 +15,6 @@ import heapq
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, MutableMapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -784,44 +783,19 @@ class BatchProcessor:
         for rejected in out.late:
             s.late_by_unit[rejected.unit_code or "?"] += 1
 
-    def commit_state(
-        self,
-        out: BatchOutcome,
-        in_partition: Callable[[int | None], AbstractContextManager[Any]] | None = None,
-    ) -> None:
+    def commit_state(self, out: BatchOutcome) -> None:
         """Write the batch's state changes back: once per unit, once per dossier.
 
-        ``in_partition(p)`` wraps each write so the table store files the key under partition
-        ``p`` (the unit's partition): Faust's RocksDB store keeps one database per partition and
-        picks it from the current event, which in a multi-partition batch may be any partition.
-        """
-        if in_partition is None:
-            dossier_table = self.dossier_table
-            for key, value in out.dossier_states.items():
-                if value is None:
-                    if key in dossier_table:
-                        del dossier_table[key]
-                else:
-                    dossier_table[key] = value
-            for unit_code, windows in out.unit_states.items():
-                self.unit_table[unit_code] = windows.to_bytes()
-            return
-        scope = in_partition
-
-        def unit_of(key: str) -> str:
-            return key.split("|", 1)[0]
-
-        # Dossiers first, the unit's windows last: see streams.lifecycle.encode_state.
+        Dossiers first, the unit's windows last: see streams.lifecycle.encode_state."""
+        dossier_table = self.dossier_table
         for key, value in out.dossier_states.items():
-            with scope(self.unit_partitions.get(unit_of(key))):
-                if value is None:
-                    if key in self.dossier_table:
-                        del self.dossier_table[key]
-                else:
-                    self.dossier_table[key] = value
+            if value is None:
+                if key in dossier_table:
+                    del dossier_table[key]
+            else:
+                dossier_table[key] = value
         for unit_code, windows in out.unit_states.items():
-            with scope(self.unit_partitions.get(unit_code)):
-                self.unit_table[unit_code] = windows.to_bytes()
+            self.unit_table[unit_code] = windows.to_bytes()
 
 
 _NO_END = 2**63

@@ -267,7 +267,7 @@ class StateStore(MutableMapping[str, bytes]):
             }
         )
         open_parts = set(wanted)
-        records = 0
+        records = keys = 0
         values = self._values
         try:
             consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in wanted])
@@ -300,17 +300,19 @@ class StateStore(MutableMapping[str, bytes]):
                     records += 1
                     text = key.decode()
                     value = msg.value()
+                    # The partitions were dropped first, so ``keys`` counts exactly what they hold.
                     if value is None:
-                        values.pop(text, None)
+                        if values.pop(text, None) is not None:
+                            keys -= 1
                     else:
+                        if text not in values:
+                            keys += 1
                         values[text] = value
                         self.unit_partitions[unit_of(text)] = p
                     if progress is not None and records % 100_000 == 0:
                         progress(records)
         finally:
             consumer.close()
-        held = {u for u, p in self.unit_partitions.items() if p in set(wanted)}
-        keys = sum(1 for k in values if unit_of(k) in held) if held else 0
         return RestoreStats(tuple(wanted), records, keys, time.monotonic() - started)
 
 
