@@ -612,8 +612,15 @@ class BatchProcessor:
         touched: set[BucketKey],
         out: BatchOutcome,
     ) -> None:
-        """A dossier counted overdue got its result or was closed: take it out again."""
+        """A dossier counted overdue got its result or was closed: take it out again.
+
+        One that closes uncounted after its due time has passed at the unit still gets a row
+        (nothing marked, nothing cleared): a batch lost in a crash may have marked it in
+        ``emc.dossier_overdue`` before a replay, cut into other batches, closed it first; the
+        newer row supersedes that mark."""
         if not state.overdue_bits:
+            if state.due_ms is not None and state.due_ms < windows.watermark_ms:
+                self._overdue_row(out, unit_code, key, state, 0, windows.watermark_ms)
             return
         assert state.received_ms is not None
         cleared = windows.adjust(

@@ -148,6 +148,25 @@ def test_a_dossier_changed_only_by_the_sweep_rolls_back_too() -> None:
     assert day_counts(units)["overdue_open"] == 1
 
 
+def test_a_mark_left_by_a_lost_batch_is_superseded_when_the_replay_never_marks() -> None:
+    """A batch marks D1 overdue (its row reaches ClickHouse), then the worker dies before the
+    batch's state is durable. The replay, cut differently, sees D1's result in the same batch
+    and never marks it: the newest overdue row of D1 must not leave it counted."""
+    units: dict[str, bytes] = {}
+    dossiers: dict[str, bytes] = {}
+    p = processor(units, dossiers)
+    p.commit_state(p.process(msgs(receipt(1, T0, T0 + H))))
+    units_before, dossiers_before = dict(units), dict(dossiers)
+    lost = p.process(msgs(receipt(2, T0 + 2 * H, T0 + 50 * H)))  # marks D1; state never saved
+    rows = list(zip(*lost.sink_batch.overdue, strict=True))
+    assert [(r[1], r[4], r[5]) for r in rows] == [("D1", 7, 0)]
+    restarted = processor(dict(units_before), dict(dossiers_before))
+    replay = restarted.process(msgs(receipt(2, T0 + 2 * H, T0 + 50 * H), result(1, T0 + 3 * H)))
+    rows += list(zip(*replay.sink_batch.overdue, strict=True))
+    newest = max((r for r in rows if r[1] == "D1"), key=lambda r: r[7])
+    assert newest[4] & ~newest[5] == 0  # marked_windows not cleared: none
+
+
 def test_the_garbage_collector_is_paused_only_during_a_batch() -> None:
     seen: list[bool] = []
     p = processor({}, {})
