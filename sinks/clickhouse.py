@@ -14,8 +14,8 @@ in Python — in the worker that Python time competes for the GIL with the next 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import clickhouse_connect
@@ -23,48 +23,10 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
+from sinks.base import Sink
 from sinks.errors import SinkError, SinkUnavailableError
-from sinks.schema import ANOMALY_COLUMNS, EVENT_COLUMNS, OVERDUE_COLUMNS, ROLLUP_COLUMNS, ddl
-
-EVENT_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in EVENT_COLUMNS)
-ROLLUP_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in ROLLUP_COLUMNS)
-ANOMALY_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in ANOMALY_COLUMNS)
-OVERDUE_COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in OVERDUE_COLUMNS)
-
-
-@dataclass(slots=True)
-class SinkBatch:
-    """Rows of one stream batch, column-oriented (each list is one column, insert order)."""
-
-    events: list[list[Any]] = field(default_factory=lambda: [[] for _ in EVENT_COLUMN_NAMES])
-    rollups: list[list[Any]] = field(default_factory=lambda: [[] for _ in ROLLUP_COLUMN_NAMES])
-    anomalies: list[list[Any]] = field(default_factory=lambda: [[] for _ in ANOMALY_COLUMN_NAMES])
-    overdue: list[list[Any]] = field(default_factory=lambda: [[] for _ in OVERDUE_COLUMN_NAMES])
-
-    @property
-    def event_rows(self) -> int:
-        return len(self.events[0])
-
-    @property
-    def rollup_rows(self) -> int:
-        return len(self.rollups[0])
-
-    def add_event(self, row: Sequence[Any]) -> None:
-        for column, value in zip(self.events, row, strict=True):
-            column.append(value)
-
-    def add_rollup(self, row: Sequence[Any]) -> None:
-        for column, value in zip(self.rollups, row, strict=True):
-            column.append(value)
-
-    def add_anomaly(self, row: Sequence[Any]) -> None:
-        for column, value in zip(self.anomalies, row, strict=True):
-            column.append(value)
-
-    def add_overdue(self, row: Sequence[Any]) -> None:
-        for column, value in zip(self.overdue, row, strict=True):
-            column.append(value)
-
+from sinks.schema import TABLE_COLUMNS, ddl
+from streams.core.rows import RowBatch
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "String": pa.string(),
@@ -102,12 +64,8 @@ def arrow_schema(columns: Sequence[tuple[str, str]]) -> pa.Schema:
     return pa.schema([(name, arrow_type(ch_type)) for name, ch_type in columns])
 
 
-SCHEMAS: dict[str, pa.Schema] = {
-    "dossier_events": arrow_schema(EVENT_COLUMNS),
-    "unit_window_rollup": arrow_schema(ROLLUP_COLUMNS),
-    "lifecycle_anomalies": arrow_schema(ANOMALY_COLUMNS),
-    "dossier_overdue": arrow_schema(OVERDUE_COLUMNS),
-}
+SCHEMAS: dict[str, pa.Schema] = {table: arrow_schema(cols) for table, cols in TABLE_COLUMNS.items()}
+"""Arrow schema per table a :class:`~streams.core.rows.RowBatch` fills."""
 
 
 def connect(dsn: str) -> Client:
@@ -120,8 +78,13 @@ def connect(dsn: str) -> Client:
         raise SinkError(f"cannot open ClickHouse: {exc}") from exc
 
 
-class ClickHouseSink:
-    """Writes stream batches into ``{database}.dossier_events`` and ``.unit_window_rollup``."""
+class ClickHouseSink(Sink):
+    """The only way to ClickHouse: batches into ``{database}``'s tables, and the queries,
+    commands and small inserts of health, reconciliation and the CLI.
+
+    One client per sink, opened on first use and reopened after a connection failure; calls are
+    serialised by a lock, so one sink can be shared by threads.
+    """
 
     def __init__(self, dsn: str, database: str = "emc", insert_batch_rows: int = 50_000) -> None:
         self._dsn = dsn
@@ -130,8 +93,7 @@ class ClickHouseSink:
         self._client: Client | None = None
         self._lock = threading.Lock()
 
-    @property
-    def client(self) -> Client:
+    def _connected(self) -> Client:
         if self._client is None:
             self._client = connect(self._dsn)
         return self._client
@@ -141,28 +103,48 @@ class ClickHouseSink:
         for statement in ddl(self.database):
             self.command(statement)
 
-    def command(self, sql: str) -> Any:
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        """Run a statement that returns no rows (DDL, ``TRUNCATE``, ``INSERT … SELECT``)."""
         with self._lock:
-            return self._call(self.client.command, sql)
+            return self._call(lambda: self._connected().command(sql, parameters=parameters))
 
     def query_rows(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:
         """Rows of a query (as tuples)."""
-        with self._lock:
-            result = self._call(self.client.query, sql, parameters=parameters)
-        return list(result.result_rows)
+        return self.query_table(sql, parameters)[1]
 
-    def write(self, batch: SinkBatch) -> None:
-        """Insert a batch: events, anomalies and overdue marks first, then the rollup rows.
+    def query_table(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of a query."""
+        with self._lock:
+            result = self._call(lambda: self._connected().query(sql, parameters=parameters))
+        return list(result.column_names), list(result.result_rows)
+
+    def insert_columns(self, table: str, names: Sequence[str], columns: list[list[Any]]) -> None:
+        """Column-oriented insert of small reference data into ``{database}.{table}``
+        (the stream's batches go through :meth:`write`)."""
+        if not columns or not columns[0]:
+            return
+        with self._lock:
+            self._call(
+                lambda: self._connected().insert(
+                    f"{self.database}.{table}",
+                    columns,
+                    column_names=list(names),
+                    column_oriented=True,
+                )
+            )
+
+    def write(self, batch: RowBatch) -> None:
+        """Insert a batch table by table, rollup rows last (:data:`streams.core.rows.LAYOUTS`).
 
         Every table is idempotent under re-insertion, so a batch retried after a partial
         failure converges to the same content."""
         with self._lock:
-            self._insert("dossier_events", EVENT_COLUMN_NAMES, batch.events)
-            self._insert("lifecycle_anomalies", ANOMALY_COLUMN_NAMES, batch.anomalies)
-            self._insert("dossier_overdue", OVERDUE_COLUMN_NAMES, batch.overdue)
-            self._insert("unit_window_rollup", ROLLUP_COLUMN_NAMES, batch.rollups)
+            for table, names, columns in batch.tables():
+                self._insert(table, names, columns)
 
     def close(self) -> None:
         if self._client is not None:
@@ -174,19 +156,22 @@ class ClickHouseSink:
         if total == 0:
             return
         schema = SCHEMAS[table]
+        if tuple(schema.names) != tuple(names):
+            raise SinkError(f"{table}: batch columns {list(names)} differ from {schema.names}")
         try:
             arrays = [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)]
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
             raise SinkError(f"rows for {table} do not fit its columns: {exc}") from exc
         rows = pa.Table.from_arrays(arrays, schema=schema)
         step = self.insert_batch_rows
+        target = f"{self.database}.{table}"
         for lo in range(0, total, step):
             chunk = rows if total <= step else rows.slice(lo, step)
-            self._call(self.client.insert_arrow, f"{self.database}.{table}", chunk)
+            self._call(partial(self._connected().insert_arrow, target, chunk))
 
-    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, fn: Callable[[], Any]) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return fn()
         except OperationalError as exc:
             # Connection refused, timeouts: the server may come back.
             self.close()

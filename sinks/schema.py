@@ -9,112 +9,132 @@ from __future__ import annotations
 
 from sinks.health_schema import health_ddl
 from streams.core.indicators import COUNTERS, RATES
+from streams.core.localtime import ZONE_NAME
+from streams.core.rows import ANOMALY_LAYOUT, EVENT_LAYOUT, OVERDUE_LAYOUT, ROLLUP_LAYOUT
 
-TZ = "Asia/Ho_Chi_Minh"
+TZ = ZONE_NAME
 TS = f"DateTime64(3, '{TZ}')"
 
-EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_type", "LowCardinality(String)"),
-    ("event_id", "String"),
-    ("unit_code", "LowCardinality(String)"),
-    ("dossier_id", "String"),
-    ("event_time", TS),
-    # received
-    ("procedure_code", "Nullable(String)"),
-    ("procedure_level", "Nullable(UInt8)"),
-    ("channel", "LowCardinality(Nullable(String))"),
-    ("submitter_type", "LowCardinality(Nullable(String))"),
-    ("submitter_id_local", "Nullable(String)"),
-    ("submitter_id_qg", "Nullable(String)"),
-    ("via_national_portal", "Nullable(Bool)"),
-    ("due_at", f"Nullable({TS})"),
-    ("fee_payment", "LowCardinality(Nullable(String))"),
-    ("postal_return", "Nullable(Bool)"),
-    ("procedure_name", "Nullable(String)"),
-    # processed
-    ("status", "Nullable(UInt8)"),
-    ("step_name", "Nullable(String)"),
-    ("supplement_requested", "Nullable(Bool)"),
-    # result returned
-    ("finished_at", f"Nullable({TS})"),
-    ("electronic_result", "Nullable(Bool)"),
-    ("result_channel", "LowCardinality(Nullable(String))"),
-    ("digitised", "Nullable(Bool)"),
-    ("paid_online", "Nullable(Bool)"),
-    # feedback
-    ("rating", "LowCardinality(Nullable(String))"),
-    ("complaint", "Nullable(Bool)"),
-    # lineage
-    ("encoding", "LowCardinality(String)"),
-    ("source_partition", "UInt16"),
-    ("source_offset", "Int64"),
-    ("counted_windows", "UInt8"),
-    ("ingested_at", TS),
+Columns = tuple[tuple[str, str], ...]
+"""A table's ``(column name, ClickHouse type)`` pairs, in insert order."""
+
+
+def typed(table: str, layout: tuple[str, ...], types: dict[str, str]) -> Columns:
+    """``layout``'s names (:mod:`streams.core.rows`) paired with their ClickHouse types.
+
+    Raises ``ValueError`` at import when a name has no type or a type names no column, so the
+    core's layout and the table's DDL cannot drift apart."""
+    missing = [name for name in layout if name not in types]
+    extra = [name for name in types if name not in layout]
+    if missing or extra:
+        raise ValueError(f"{table}: no type for {missing}, type for unknown columns {extra}")
+    return tuple((name, types[name]) for name in layout)
+
+
+EVENT_COLUMNS: Columns = typed(
+    "dossier_events",
+    EVENT_LAYOUT,
+    {
+        "event_type": "LowCardinality(String)",
+        "event_id": "String",
+        "unit_code": "LowCardinality(String)",
+        "dossier_id": "String",
+        "event_time": TS,
+        "procedure_code": "Nullable(String)",
+        "procedure_level": "Nullable(UInt8)",
+        "channel": "LowCardinality(Nullable(String))",
+        "submitter_type": "LowCardinality(Nullable(String))",
+        "submitter_id_local": "Nullable(String)",
+        "submitter_id_qg": "Nullable(String)",
+        "via_national_portal": "Nullable(Bool)",
+        "due_at": f"Nullable({TS})",
+        "fee_payment": "LowCardinality(Nullable(String))",
+        "postal_return": "Nullable(Bool)",
+        "procedure_name": "Nullable(String)",
+        "status": "Nullable(UInt8)",
+        "step_name": "Nullable(String)",
+        "supplement_requested": "Nullable(Bool)",
+        "finished_at": f"Nullable({TS})",
+        "electronic_result": "Nullable(Bool)",
+        "result_channel": "LowCardinality(Nullable(String))",
+        "digitised": "Nullable(Bool)",
+        "paid_online": "Nullable(Bool)",
+        "rating": "LowCardinality(Nullable(String))",
+        "complaint": "Nullable(Bool)",
+        "encoding": "LowCardinality(String)",
+        "source_partition": "UInt16",
+        "source_offset": "Int64",
+        "counted_windows": "UInt8",
+        "ingested_at": TS,
+    },
 )
-"""``emc.dossier_events`` columns, in insert order. Event fields keep the Avro names.
+"""``emc.dossier_events`` columns. Event fields keep the Avro names.
 
 ``counted_windows`` is a bit set of the rollup windows the event was counted in (1 = 1m,
 2 = 1h, 4 = 1d; 0 for events that are not receipts or came too late): the rollups can be
 recomputed exactly from the rows whose bit is set.
 """
 
-COUNTED_BIT: dict[str, int] = {"1m": 1, "1h": 2, "1d": 4}
-
-ROLLUP_COUNTERS: tuple[str, ...] = COUNTERS
-ROLLUP_RATES: tuple[str, ...] = tuple(RATES)
-ROLLUP_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("unit_code", "LowCardinality(String)"),
-    ("window", "LowCardinality(String)"),
-    ("window_start", TS),
-    ("window_end", TS),
-    *((name, "UInt64") for name in ROLLUP_COUNTERS),
-    *((name, "Nullable(Float64)") for name in ROLLUP_RATES),
-    ("updated_at", TS),
-    ("version", "UInt64"),
+ROLLUP_COLUMNS: Columns = typed(
+    "unit_window_rollup",
+    ROLLUP_LAYOUT,
+    {
+        "unit_code": "LowCardinality(String)",
+        "window": "LowCardinality(String)",
+        "window_start": TS,
+        "window_end": TS,
+        **dict.fromkeys(COUNTERS, "UInt64"),
+        **dict.fromkeys(RATES, "Nullable(Float64)"),
+        "updated_at": TS,
+        "version": "UInt64",
+    },
 )
-"""``emc.unit_window_rollup`` columns, in insert order. Counters and rates are defined in
+"""``emc.unit_window_rollup`` columns. Counters and rates are defined in
 :mod:`streams.core.indicators`: rates are fractions in [0, 1], ``avg_processing_s`` is seconds,
 ``processing_ms_sum`` milliseconds."""
 
-ANOMALY_REASONS: tuple[str, ...] = (
-    "processed_without_receipt",
-    "result_without_receipt",
-    "feedback_without_receipt",
-    "status_backwards",
-    "result_before_receipt",
-)
-"""Why a lifecycle is impossible (``emc.lifecycle_anomalies.reason``)."""
-
-ANOMALY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("unit_code", "LowCardinality(String)"),
-    ("dossier_id", "String"),
-    ("event_id", "String"),
-    ("event_type", "LowCardinality(String)"),
-    ("reason", "LowCardinality(String)"),
-    ("detail", "String"),
-    ("event_time", TS),
-    ("detected_at", TS),
+ANOMALY_COLUMNS: Columns = typed(
+    "lifecycle_anomalies",
+    ANOMALY_LAYOUT,
+    {
+        "unit_code": "LowCardinality(String)",
+        "dossier_id": "String",
+        "event_id": "String",
+        "event_type": "LowCardinality(String)",
+        "reason": "LowCardinality(String)",
+        "detail": "String",
+        "event_time": TS,
+        "detected_at": TS,
+    },
 )
 """``emc.lifecycle_anomalies`` columns: one row per (dossier, event, reason)."""
 
-OVERDUE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("unit_code", "LowCardinality(String)"),
-    ("dossier_id", "String"),
-    ("received_at", TS),
-    ("due_at", TS),
-    ("marked_windows", "UInt8"),
-    ("cleared_windows", "UInt8"),
-    ("marked_at", TS),
-    ("version", "UInt64"),
+OVERDUE_COLUMNS: Columns = typed(
+    "dossier_overdue",
+    OVERDUE_LAYOUT,
+    {
+        "unit_code": "LowCardinality(String)",
+        "dossier_id": "String",
+        "received_at": TS,
+        "due_at": TS,
+        "marked_windows": "UInt8",
+        "cleared_windows": "UInt8",
+        "marked_at": TS,
+        "version": "UInt64",
+    },
 )
-"""``emc.dossier_overdue`` columns: open dossiers that passed their due time.
+"""``emc.dossier_overdue`` columns (see :data:`streams.core.rows.OVERDUE_LAYOUT`)."""
 
-``marked_windows`` are the windows (bits as ``counted_windows``) whose ``overdue_open`` counted
-the dossier; ``cleared_windows`` those where a later result took it out again. ``marked_at`` is
-the unit's event-time watermark when the due time passed."""
+TABLE_COLUMNS: dict[str, Columns] = {
+    "dossier_events": EVENT_COLUMNS,
+    "unit_window_rollup": ROLLUP_COLUMNS,
+    "lifecycle_anomalies": ANOMALY_COLUMNS,
+    "dossier_overdue": OVERDUE_COLUMNS,
+}
+"""The tables a :class:`~streams.core.rows.RowBatch` fills, with their typed columns."""
 
 
-def _columns_sql(columns: tuple[tuple[str, str], ...]) -> str:
+def _columns_sql(columns: Columns) -> str:
     return ",\n    ".join(f"`{name}` {kind}" for name, kind in columns)
 
 

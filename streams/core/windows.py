@@ -1,9 +1,7 @@
 """Event-time tumbling windows: pure functions over epoch milliseconds.
 
 A window is the half-open interval ``[start, start + size)`` in epoch ms. Minute and hour windows
-align to the epoch; day windows align to Asia/Ho_Chi_Minh midnight. Vietnam has kept UTC+07:00
-without daylight saving since 1975, so local midnight is a fixed offset (a test checks this
-against the IANA zone database).
+align to the epoch; day windows align to Asia/Ho_Chi_Minh midnight (:mod:`streams.core.localtime`).
 """
 
 from __future__ import annotations
@@ -13,11 +11,11 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from streams.core.localtime import LOCAL_OFFSET_MS
+
 MINUTE_MS: Final = 60_000
 HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 86_400_000
-LOCAL_OFFSET_MS: Final = 7 * HOUR_MS
-"""Asia/Ho_Chi_Minh is UTC+07:00 all year."""
 
 WINDOW_SIZES_MS: Final[dict[str, int]] = {"1m": MINUTE_MS, "1h": HOUR_MS, "1d": DAY_MS}
 """Window name (as stored in ClickHouse) → length in ms."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from streams.errors import ConfigError
-from streams.registry import local_date, local_midnight_ms
+from streams.core.errors import ConfigError
+from streams.core.localtime import local_date, local_midnight_ms
 from streams.settings import HealthSettings, Settings
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

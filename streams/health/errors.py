@@ -1,6 +1,6 @@
 """Errors raised by connection health, imports and the status report.
 
-HealthError (streams.errors.EmcError)
+HealthError (streams.core.errors.EmcError)
 ├── ImportValidationError   a spreadsheet has bad rows; nothing was imported
 └── StoreBusyError          the embedded ClickHouse is held by a running worker that cannot be asked
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.errors import EmcError
+from streams.core.errors import EmcError
 
 
 class HealthError(EmcError):

@@ -23,17 +23,16 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from sinks.clickhouse import ClickHouseSink
 from sinks.health_schema import ACCOUNT_COLUMNS, CATALOGUE_COLUMNS, IMPORT_COLUMNS
+from streams.core.localtime import local_midnight_ms, to_epoch_ms
 from streams.health.errors import HealthError, ImportValidationError, RowProblem
-from streams.health.sql import insert_columns
 
 ImportKind = Literal["catalogue", "accounts"]
-VN = timezone(timedelta(hours=7))
 
 CATALOGUE_HEADERS: tuple[str, ...] = ("Name", "Level", "Url", "ID CDVCQG", "ID MCDT")
 ACCOUNT_HEADERS: tuple[str, ...] = ("ID_local", "ID_QG", "TYPE", "CREATDATE_USER", "LAST_LOGIN")
@@ -135,10 +134,9 @@ def _integer(value: Any) -> int | None:
 def _instant_ms(value: Any) -> int:
     """Epoch ms of a date/time cell; naive values are Asia/Ho_Chi_Minh local time."""
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=VN)
-        return int(moment.timestamp() * 1000)
+        return to_epoch_ms(value)
     if isinstance(value, date):
-        return int(datetime(value.year, value.month, value.day, tzinfo=VN).timestamp() * 1000)
+        return local_midnight_ms(value)
     if isinstance(value, str):
         text = value.strip()
         for fmt in _TEXT_TIME_FORMATS:
@@ -357,9 +355,8 @@ def write_version(
             [i.last_login_ms for i in acc],
         ]
         names = ACCOUNT_COLUMNS
-    insert_columns(sink, f"{prefix}_items", names, columns)
-    insert_columns(
-        sink,
+    sink.insert_columns(f"{prefix}_items", names, columns)
+    sink.insert_columns(
         f"{prefix}_imports",
         IMPORT_COLUMNS,
         [[unit_code], [version], [imported_at_ms], [parsed.file_name], [n], [parsed.sha256]],

@@ -16,16 +16,15 @@ import html
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streams.health.rules import STATUS_LABELS
+from streams.core.localtime import format_local
+from streams.health.statuses import STATUS_LABELS
 
 if TYPE_CHECKING:
-    from streams.health import HealthMonitor
+    from streams.health.monitor import HealthMonitor
 
-VN = timezone(timedelta(hours=7))
 TITLE = (
     "HIỆN TRẠNG KẾT NỐI GIỮA HỆ THỐNG THÔNG TIN GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH "
     "CẤP BỘ, CẤP TỈNH VỚI HỆ THỐNG EMC"
@@ -74,7 +73,7 @@ class ReportRow:
 
 def build_report(monitor: HealthMonitor, at_ms: int | None = None) -> list[ReportRow]:
     """Every unit valid at ``at_ms`` (default now), ministries then provinces, registry order."""
-    from streams.health import now_ms
+    from streams.health.monitor import now_ms
 
     at = now_ms() if at_ms is None else at_ms
     periods = monitor.status_at(at_ms)
@@ -144,7 +143,7 @@ def local_time(ts_ms: int | None) -> str:
     """``YYYY-MM-DD HH:MM`` in Asia/Ho_Chi_Minh, or an empty string."""
     if ts_ms is None:
         return ""
-    return datetime.fromtimestamp(ts_ms / 1000, VN).strftime("%Y-%m-%d %H:%M")
+    return format_local(ts_ms)
 
 
 def summary_line(rows: list[ReportRow], at_ms: int) -> str:

@@ -28,38 +28,18 @@ by EMC, so that part of rule 3 is not evaluated.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
-
 from sinks.clickhouse import ClickHouseSink
-from sinks.errors import SinkError, SinkUnavailableError
 from sinks.health_schema import CALENDAR_COLUMNS, HISTORY_COLUMNS, UNIT_COLUMNS
+from streams.core.registry import UnitRegistry
 from streams.health.calendar import WorkingCalendar
-from streams.health.rules import STATUS_LABELS, UnitStatus
-from streams.registry import UnitRegistry
+from streams.health.statuses import STATUS_LABELS, UnitStatus
 from streams.settings import HealthSettings
 
 AT = "fromUnixTimestamp64Milli({at_ms:Int64}, 'Asia/Ho_Chi_Minh')"
 """The evaluation instant inside the SQL (a query parameter, epoch ms)."""
-
-
-def insert_columns(
-    sink: ClickHouseSink, table: str, names: Sequence[str], columns: list[list[Any]]
-) -> None:
-    """Column-oriented insert into ``{sink.database}.{table}``; errors become SinkError."""
-    if not columns or not columns[0]:
-        return
-    try:
-        sink.client.insert(
-            f"{sink.database}.{table}", columns, column_names=list(names), column_oriented=True
-        )
-    except OperationalError as exc:
-        raise SinkUnavailableError(str(exc)) from exc
-    except ClickHouseError as exc:
-        raise SinkError(str(exc)) from exc
 
 
 def load_reference(sink: ClickHouseSink, registry: UnitRegistry, calendar: WorkingCalendar) -> None:
@@ -67,8 +47,7 @@ def load_reference(sink: ClickHouseSink, registry: UnitRegistry, calendar: Worki
     db = sink.database
     units = registry.units
     sink.command(f"TRUNCATE TABLE IF EXISTS {db}.units")
-    insert_columns(
-        sink,
+    sink.insert_columns(
         "units",
         UNIT_COLUMNS,
         [
@@ -83,8 +62,7 @@ def load_reference(sink: ClickHouseSink, registry: UnitRegistry, calendar: Worki
     )
     days = calendar.days()
     sink.command(f"TRUNCATE TABLE IF EXISTS {db}.working_calendar")
-    insert_columns(
-        sink,
+    sink.insert_columns(
         "working_calendar",
         CALENDAR_COLUMNS,
         [
@@ -113,7 +91,7 @@ FROM {db}.dossier_events GROUP BY unit_code, toStartOfHour(event_time), event_ty
 
 def evaluation_sql(database: str, health: HealthSettings) -> str:
     """The rules as one query with parameter ``at_ms`` (Int64, epoch ms); one row per unit valid
-    on ``at``'s local date, columns in :class:`~streams.health.rules.UnitStatus` order."""
+    on ``at``'s local date, columns in :class:`~streams.health.statuses.UnitStatus` order."""
     db = database
     h = health
     window = f"event_time > {AT} - INTERVAL {int(h.reconciliation_days)} DAY AND event_time <= {AT}"
@@ -335,8 +313,7 @@ def record(sink: ClickHouseSink, statuses: list[UnitStatus], at_ms: int) -> list
             Transition(s.unit_code, current[1] if current else None, s.status, at_ms)
         )
     if rows:
-        insert_columns(
-            sink,
+        sink.insert_columns(
             "unit_status_history",
             HISTORY_COLUMNS,
             [list(col) for col in zip(*rows, strict=True)],

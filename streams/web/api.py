@@ -19,8 +19,8 @@ import orjson
 from aiohttp import web
 
 from sinks.errors import SinkError
+from streams.core.registry import UnitRegistry
 from streams.core.windows import WINDOW_SIZES_MS
-from streams.registry import UnitRegistry
 from streams.web.auth import Principal, TokenStore
 from streams.web.live import ROW_NUMBER_FIELDS, LiveTable, fold
 from streams.web.openapi import openapi_document

@@ -1,13 +1,13 @@
 """Errors of the web package (dashboard, API, tokens).
 
-EmcError (streams.errors)
+EmcError (streams.core.errors)
 └── WebError
     └── TokenError       a token cannot be issued, revoked or read (bad role, unknown id, …)
 """
 
 from __future__ import annotations
 
-from streams.errors import EmcError
+from streams.core.errors import EmcError
 
 
 class WebError(EmcError):

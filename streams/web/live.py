@@ -34,10 +34,10 @@ import numpy.typing as npt
 from sinks.clickhouse import ClickHouseSink
 from sinks.errors import SinkError
 from streams.core.indicators import COUNTER_INDEX, COUNTERS, N_COUNTERS, RATES, rates
+from streams.core.pipeline import BatchProcessor
+from streams.core.registry import UnitRegistry
 from streams.core.rollup import NO_WATERMARK, UnitWindows
 from streams.core.windows import MINUTE_MS, ROLLING_VIEWS, WINDOW_SIZES_MS, window_start_ms
-from streams.pipeline import BatchProcessor
-from streams.registry import UnitRegistry
 
 log = logging.getLogger("emc.web")
 

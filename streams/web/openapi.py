@@ -9,8 +9,8 @@ from functools import lru_cache
 from typing import Any
 
 from streams.core.indicators import COUNTERS, RATES
+from streams.core.registry import CODE_PATTERN
 from streams.core.windows import WINDOW_NAMES
-from streams.registry import CODE_PATTERN
 from streams.web.live import LIVE_VIEWS, ROW_NUMBER_FIELDS, TREND_MINUTES, VIEW_COUNTERS
 
 _NULLABLE_NUMBER = {"type": "number", "nullable": True}

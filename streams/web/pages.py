@@ -15,7 +15,7 @@ from typing import Final
 
 from aiohttp import web
 
-from streams.registry import UnitRegistry
+from streams.core.registry import UnitRegistry
 from streams.web.api import COOKIE_NAME, Handler, request_token
 from streams.web.auth import Principal, TokenStore
 

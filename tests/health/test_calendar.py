@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from streams.errors import ConfigError
+from streams.core.errors import ConfigError
 from streams.health.calendar import WorkingCalendar, load_holidays
 from streams.settings import HealthSettings, Settings
 

@@ -39,11 +39,11 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from streams.bench.procs import worker_env
-from streams.broker import EmbeddedBroker, free_port
-from streams.events import EventType
-from streams.produce import EventProducer
-from streams.topics import ensure_topics
+from bench.procs import worker_env
+from streams.core.events import EventType
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.produce import EventProducer
+from streams.kafka.topics import ensure_topics
 from tests.health.test_imports import CATALOGUE_HEADER, emc, write_xlsx
 from tests.integration.fixtures import EMC, WorkerProcess, query_json
 

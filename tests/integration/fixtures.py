@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from streams.bench.procs import ClickHouseServer, worker_env
-from streams.broker import EmbeddedBroker, free_port
-from streams.topics import ensure_topics
+from bench.procs import ClickHouseServer, worker_env
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.topics import ensure_topics
 
 EMC = [sys.executable, "-m", "streams.cli"]
 TEST_NATIONAL_TOKEN = "emc-test-national-token"

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from streams.codec import encode_avro, encode_json
-from streams.events import DEAD_LETTER_TOPIC, TOPIC_BY_TYPE, EventType
-from streams.produce import EventProducer
+from streams.core.events import DEAD_LETTER_TOPIC, TOPIC_BY_TYPE, EventType
+from streams.kafka.codec import encode_avro, encode_json
+from streams.kafka.produce import EventProducer
 from tests.integration.fixtures import EMC, query_json
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from streams.events import TOPIC_BY_TYPE, EventType
-from streams.produce import EventProducer
-from streams.registry import UnitRegistry, default_units_path
-from streams.simulate import generate
+from streams.core.events import TOPIC_BY_TYPE, EventType
+from streams.core.registry import UnitRegistry, default_units_path
+from streams.kafka.produce import EventProducer
+from streams.traffic.simulate import generate
 from tests.integration.fixtures import EMC, query_json, wait_committed
 from tests.integration.reference import COUNTERS, ROLLUP_SQL, expected_rollups, stored_rollups
 
@@ -98,7 +98,7 @@ def test_sigkill_mid_stream_then_restart_is_exact(
 
 def bad_inputs() -> list[tuple[str, str, bytes | None, bytes]]:
     """(expected reason, topic, key, value) for every kind of bad input."""
-    from streams.codec import encode_avro, encode_json
+    from streams.kafka.codec import encode_avro, encode_json
 
     good = stream(40, seed=13)
     rec = next(ev for kind, ev in good if kind == "received")

@@ -9,9 +9,9 @@ import subprocess
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from streams.codec import encode_json
-from streams.events import LATE_TOPIC, EventType
-from streams.produce import EventProducer
+from streams.core.events import LATE_TOPIC, EventType
+from streams.kafka.codec import encode_json
+from streams.kafka.produce import EventProducer
 from tests.integration.fixtures import EMC, query_json, wait_committed
 from tests.integration.test_end_to_end import ms, received
 

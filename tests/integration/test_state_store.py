@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from streams.broker import EmbeddedBroker
-from streams.state_store import RocksValues, StateStore, changelog_topic
-from streams.topics import CHANGELOG_CONFIG, ensure_topics
+from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.state_store import RocksValues, StateStore, changelog_topic
+from streams.kafka.topics import CHANGELOG_CONFIG, ensure_topics
 
 GROUP = "state-test"
 

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from streams.registry import HEADER, Unit, UnitRegistry
+from streams.core.registry import HEADER, Unit, UnitRegistry
 
 NATIONAL = "test-national-secret"
 HA_NOI = "test-ha-noi-secret"

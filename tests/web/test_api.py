@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.events import EventType
-from streams.produce import EventProducer
+from streams.core.events import EventType
+from streams.kafka.produce import EventProducer
 from tests.integration.fixtures import EMC, TEST_NATIONAL_TOKEN
 from tests.web.helpers import HA_NOI, NATIONAL, TOKENS_ENV, get_json, http, receipt
 

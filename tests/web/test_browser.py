@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.produce import EventProducer
-from streams.registry import UnitRegistry
-from streams.simulate import LifecycleSimulator
+from streams.core.registry import UnitRegistry
+from streams.kafka.produce import EventProducer
+from streams.traffic.simulate import LifecycleSimulator
 from tests.integration.fixtures import TEST_NATIONAL_TOKEN, query_json
 from tests.web.helpers import NATIONAL, TOKENS_ENV, registry_with, write_registry
 

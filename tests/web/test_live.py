@@ -18,16 +18,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from sinks.clickhouse import ClickHouseSink
-from streams.codec import Codec, encode_json
+from streams.core.events import TOPIC_BY_TYPE, EventType
 from streams.core.indicators import N_COUNTERS
+from streams.core.messages import RawMessage
+from streams.core.pipeline import BatchProcessor
+from streams.core.registry import UnitRegistry
 from streams.core.rollup import Lateness, UnitWindows
 from streams.core.windows import MINUTE_MS, ROLLING_VIEWS
-from streams.events import TOPIC_BY_TYPE, EventType
-from streams.pipeline import BatchProcessor, RawMessage
-from streams.registry import UnitRegistry
+from streams.kafka.codec import Codec, encode_json
 from streams.settings import Settings, WebSettings
-from streams.web import attach
 from streams.web.live import view_counts
+from streams.web.server import attach
 from tests.web.helpers import HA_NOI, NATIONAL, TOKENS_ENV, receipt, registry_with
 
 N_UNITS = 10_000
@@ -83,7 +84,7 @@ def test_api_over_ten_thousand_units_two_workers(tmp_path: Path) -> None:
     sink.ensure_schema()
     lateness = Lateness.uniform(3_600_000)
     workers = [
-        BatchProcessor(registry, Codec(), lateness, unit_table={}, dossier_table={})
+        BatchProcessor(registry, Codec().decode, lateness, unit_table={}, dossier_table={})
         for _ in range(2)
     ]
     settings = Settings(data_dir=tmp_path, web=WebSettings(tokens=SecretStr(TOKENS_ENV)))

@@ -1,0 +1,216 @@
+"""``emc bench``: the whole pipeline on the embedded broker and ClickHouse, measured.
+
+See :mod:`bench.suite` for exactly what each figure means and docs/performance.md for
+the figures measured so far and what limits them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from streams.settings import REPO_ROOT
+
+BENCH_VENV = REPO_ROOT / ".venv-bench"
+PEER_REQUIREMENTS = ("quixstreams==3.28.1", "py-spy>=0.4", "fastavro>=1.9,<2", "orjson>=3.10,<4",
+                     "numpy>=2,<3")  # fmt: skip
+"""What the bench venv holds: Quix Streams 3.28 pins confluent-kafka<2.13 and older pydantic,
+which would downgrade the project's own, so it lives in .venv-bench, not in .venv."""
+
+
+def _bench_python(create: bool, say: Any) -> tuple[str | None, str | None, str]:
+    """(python with quixstreams, py-spy binary, why not) — creating .venv-bench if asked."""
+    python = BENCH_VENV / "bin" / "python"
+    if not python.exists() and create:
+        say(f"creating {BENCH_VENV} for the Quix Streams peer and py-spy (one time, ~1 min)")
+        try:
+            base = getattr(sys, "_base_executable", sys.executable)
+            subprocess.run([base, "-m", "venv", str(BENCH_VENV)], check=True, capture_output=True)
+            (BENCH_VENV / ".gitignore").write_text("*\n")
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", *PEER_REQUIREMENTS],
+                check=True, capture_output=True, timeout=900,
+            )  # fmt: skip
+        except (subprocess.SubprocessError, OSError) as exc:
+            return None, None, f"could not create {BENCH_VENV}: {exc}"
+    if not python.exists():
+        return None, None, f"no {BENCH_VENV} (run without --no-peer to create it)"
+    probe = subprocess.run([str(python), "-c", "import quixstreams"], capture_output=True)
+    spy = BENCH_VENV / "bin" / "py-spy"
+    if probe.returncode != 0:
+        return None, str(spy) if spy.exists() else None, "quixstreams missing in .venv-bench"
+    return str(python), str(spy) if spy.exists() else None, ""
+
+
+@click.command("bench")
+@click.option(
+    "--events", type=int, default=None, help="Events per encoding [150,000; quick 20,000]."
+)
+@click.option("--quick", is_flag=True, help="About a minute: fewer events, short latency run.")
+@click.option(
+    "--encoding",
+    type=click.Choice(["json", "avro", "both"]),
+    default="both",
+    show_default=True,
+)
+@click.option("--partitions", type=int, default=4, show_default=True)
+@click.option("--rate", type=float, default=2_000.0, show_default=True,
+              help="Events/s of the latency run.")  # fmt: skip
+@click.option("--latency-s", type=float, default=None, help="Latency run length [30; quick 10].")
+@click.option("--no-latency", is_flag=True)
+@click.option("--no-peer", is_flag=True, help="Skip the Quix Streams line.")
+@click.option("--no-ceiling", is_flag=True, help="Skip the bare-consumer line.")
+@click.option("--profile", "profile_dir", type=click.Path(path_type=Path), default=None,
+              help="py-spy the worker during each throughput run; raw stacks go here.")  # fmt: skip
+@click.option("--scaling", is_flag=True, help="Scaling runs instead (workers, units, dossiers).")
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="Write JSON here.")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--clickhouse-server", is_flag=True,
+              help="Workers write to ClickHouse in a process of its own (HTTP) instead of the "
+              "embedded engine: the worker's RSS and CPU without the engine.")  # fmt: skip
+def bench(
+    events: int | None,
+    quick: bool,
+    encoding: str,
+    partitions: int,
+    rate: float,
+    latency_s: float | None,
+    no_latency: bool,
+    no_peer: bool,
+    no_ceiling: bool,
+    profile_dir: Path | None,
+    scaling: bool,
+    output: Path | None,
+    seed: int,
+    clickhouse_server: bool,
+) -> None:
+    """Measure the pipeline end to end on tansu + chdb, with reference lines, in one run.
+
+    Pre-produces a realistic stream (all event types, ~1 % duplicates, 3 % receipts late by
+    hours) per encoding, runs `emc worker` over it, and prints sustained throughput, CPU per
+    million events and peak RSS next to a bare consumer (ceiling) and Quix Streams (peer) on the
+    same data; then latency to the live table and to ClickHouse at a steady --rate.
+    """
+    from rich.console import Console
+
+    from bench import report
+
+    console = Console(stderr=True)
+
+    began = time.monotonic()
+
+    def say(text: str) -> None:
+        console.print(f"[dim]{time.monotonic() - began:6.1f} s[/dim] {text}", highlight=False)
+
+    n = events or (20_000 if quick else 150_000)
+    results: dict[str, Any] = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_at_start": os.getloadavg(),
+        },
+        "settings": {
+            "events": n,
+            "partitions": partitions,
+            "quick": quick,
+            "seed": seed,
+            "clickhouse": "server process (HTTP)" if clickhouse_server else "embedded",
+        },
+    }
+    peer_python = py_spy = None
+    if not no_peer or profile_dir is not None:
+        peer_python, py_spy, why = _bench_python(create=not no_peer, say=say)
+        if no_peer:
+            peer_python = None
+        elif peer_python is None:
+            say(f"[yellow]peer line skipped: {why}[/yellow]")
+            results["peer_skipped"] = why
+    else:
+        results["peer_skipped"] = "--no-peer"
+    if profile_dir is not None:
+        if py_spy is None:
+            raise click.ClickException("--profile needs py-spy in .venv-bench")
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="emc-bench-"))
+    try:
+        _run(results, work, n, seed, quick, scaling, encoding, partitions, rate, latency_s,
+             no_latency, no_ceiling, peer_python, py_spy, profile_dir, say,
+             clickhouse_server)  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["host"]["load_avg_at_end"] = os.getloadavg()
+    results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    report.render(results, Console(width=None if sys.stdout.isatty() else 150))
+    if output is not None:
+        report.write_json(results, output)
+        say(f"figures written to {output}")
+
+
+def _run(
+    results: dict[str, Any],
+    work: Path,
+    n: int,
+    seed: int,
+    quick: bool,
+    scaling: bool,
+    encoding: str,
+    partitions: int,
+    rate: float,
+    latency_s: float | None,
+    no_latency: bool,
+    no_ceiling: bool,
+    peer_python: str | None,
+    py_spy: str | None,
+    profile_dir: Path | None,
+    say: Any,
+    clickhouse_server: bool = False,
+) -> None:
+    from bench import suite
+    from bench.profile import summarize
+    from bench.workload import build_workload
+    from streams.core.registry import UnitRegistry
+
+    registry = UnitRegistry.load()
+    if scaling:
+        from bench.scaling import run_scaling
+
+        results["scaling"] = run_scaling(work, n, seed=seed, say=say, quick=quick)
+    else:
+        encodings = ["json", "avro"] if encoding == "both" else [encoding]
+        results["throughput"] = {}
+        results["profiles"] = {}
+        for enc in encodings:
+            say(f"[bold]{enc}[/bold]: building {n:,} events")
+            workload = build_workload(registry, n, enc, seed=seed)  # type: ignore[arg-type]
+            run: dict[str, Any] = {"workload": workload.summary()}
+            prof = profile_dir / f"worker-{enc}.txt" if profile_dir else None
+            run["worker"] = suite.throughput_phase(
+                work / f"throughput-{enc}", workload, partitions=partitions, say=say,
+                profile_to=prof, py_spy=py_spy, clickhouse_server=clickhouse_server,
+            )  # fmt: skip
+            say(f"  worker: {run['worker']['events_per_s']:,.0f} events/s")
+            if prof is not None and prof.exists():
+                results["profiles"][enc] = summarize(prof)
+            if not no_ceiling or peer_python:
+                refs = suite.reference_phase(
+                    work / f"reference-{enc}", workload, partitions=partitions,
+                    peer_python=peer_python, seed=seed, say=say,
+                )  # fmt: skip
+                run.update(refs)
+            results["throughput"][enc] = run
+        if not no_latency:
+            duration = latency_s or (10.0 if quick else 30.0)
+            say(f"[bold]latency[/bold]: {rate:,.0f} events/s for {duration:.0f} s")
+            results["latency"] = suite.latency_phase(
+                work / "latency", rate=rate, duration_s=duration, partitions=partitions, say=say
+            )

@@ -1,0 +1,244 @@
+"""``emc import catalogue|accounts UNIT FILE.xlsx`` and ``emc status``.
+
+Both reach ClickHouse directly (a server DSN, or the embedded engine when no worker holds it).
+When a running worker holds the embedded engine (chdb: one process per data path), they ask that
+worker over its HTTP server (``EMC_URL``, else ``EMC_WEB__HOST``/``EMC_WEB__PORT``; routes in
+streams.health), with the access token in ``EMC_TOKEN`` (a national token) when the worker's web
+server requires one; if the worker does not answer either, they stop with what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sinks.clickhouse import ClickHouseSink
+from sinks.errors import SinkError
+from streams.cli.settings import load_settings
+from streams.core.errors import EmcError
+from streams.core.localtime import parse_local
+from streams.settings import Settings
+
+_LOCKED_MARKERS = ("Cannot lock file", "Error initializing EmbeddedServer")
+
+
+def _worker_url(settings: Settings) -> str:
+    if os.environ.get("EMC_URL"):
+        return os.environ["EMC_URL"].rstrip("/")
+    host = settings.web.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{host}:{settings.web.port}"
+
+
+def _open_monitor(settings: Settings) -> Any:
+    """A :class:`~streams.health.HealthMonitor` on a direct connection, or ``None`` when the
+    embedded engine is locked by another process."""
+    from streams.core.registry import UnitRegistry
+    from streams.health.monitor import HealthMonitor
+
+    sink = ClickHouseSink(settings.clickhouse_dsn(), settings.clickhouse.database)
+    try:
+        sink.ensure_schema()
+    except SinkError as exc:
+        sink.close()
+        embedded = settings.clickhouse_dsn().startswith("chdb://")
+        if embedded and any(m in str(exc) for m in _LOCKED_MARKERS):
+            return None
+        raise click.ClickException(f"ClickHouse: {exc}") from exc
+    return HealthMonitor(sink, settings, UnitRegistry.load(settings.units_path))
+
+
+def _ask_worker(settings: Settings, method: str, path: str, body: Any = None) -> Any:
+    url = _worker_url(settings) + path
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    token = os.environ.get("EMC_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise click.ClickException(f"the worker refused {path}: {exc.code} {detail}") from exc
+    except OSError as exc:
+        raise click.ClickException(
+            f"the embedded ClickHouse store ({settings.redacted_clickhouse_dsn()}) is held by "
+            f"another process and no worker answers at {_worker_url(settings)} ({exc}). Stop "
+            "that process, point EMC_WEB__HOST/EMC_WEB__PORT at the running worker, or use a "
+            "ClickHouse server (EMC_CLICKHOUSE__DSN=http://…)."
+        ) from exc
+
+
+def _parse_time(text: str) -> int:
+    """Epoch ms of an ISO time; without an offset it is Asia/Ho_Chi_Minh local time."""
+    try:
+        return parse_local(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: use ISO 8601, e.g. 2024-01-18T08:30") from exc
+
+
+@click.group("import")
+def import_command() -> None:
+    """Import a unit's reference data from seed 004's Excel templates (.xlsx)."""
+
+
+def _import(kind: str, unit: str, file: Path) -> None:
+    from streams.core.registry import UnitRegistry
+    from streams.health.errors import ImportValidationError
+    from streams.health.imports import parse_file
+
+    settings = load_settings()
+    registry = UnitRegistry.load(settings.units_path)
+    if unit not in registry:
+        raise click.ClickException(f"unknown unit code {unit!r} (see {settings.units_path})")
+    rows_hint = _row_count_hint(file)
+    with click.progressbar(length=rows_hint, label=f"reading {file.name}", file=sys.stderr) as bar:
+        step: Callable[[int], None] = bar.update
+        try:
+            parsed = parse_file(kind, file, step)  # type: ignore[arg-type]
+        except ImportValidationError as exc:
+            bar.render_finish()
+            raise click.ClickException(str(exc)) from exc
+    monitor = _open_monitor(settings)
+    if monitor is None:
+        answer = _ask_worker(
+            settings, "POST", "/emc/health/import", {"unit_code": unit, "file": parsed.to_json()}
+        )
+        version = int(answer["version"])
+        via = f" (through the worker at {_worker_url(settings)})"
+    else:
+        try:
+            version = monitor.import_file(unit, parsed)
+        except EmcError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            monitor.sink.close()
+        via = ""
+    click.echo(
+        f"imported {len(parsed.items)} {kind} rows for {unit} from {file.name} as version "
+        f"{version}{via}"
+    )
+
+
+def _row_count_hint(file: Path) -> int:
+    """Rows the sheet declares (for the progress bar); 1 when unknown."""
+    try:
+        from openpyxl import load_workbook
+
+        book = load_workbook(file, read_only=True)
+        rows = book.worksheets[0].max_row or 1
+        book.close()
+        return max(1, int(rows))
+    except Exception:  # unreadable files are reported by the parser
+        return 1
+
+
+@import_command.command("catalogue")
+@click.argument("unit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_catalogue(unit: str, file: Path) -> None:
+    """Service catalogue of UNIT (columns Name, Level, Url, ID CDVCQG, ID MCDT)."""
+    _import("catalogue", unit, file)
+
+
+@import_command.command("accounts")
+@click.argument("unit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_accounts(unit: str, file: Path) -> None:
+    """Account list of UNIT (columns ID_local, ID_QG, TYPE, CREATDATE_USER, LAST_LOGIN)."""
+    _import("accounts", unit, file)
+
+
+@click.command("status")
+@click.option("--at", "at", default=None, help="Status at a past instant (ISO; local time).")
+@click.option(
+    "--kind", "kinds", multiple=True, type=click.Choice(["ministry", "province"]), help="Filter."
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(
+        [
+            "not_connected",
+            "interrupted",
+            "needs_reconciliation",
+            "not_comprehensive",
+            "fully_connected",
+        ]
+    ),
+    help="Filter (repeatable).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "xlsx", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (required for xlsx).",
+)
+def status_command(
+    at: str | None,
+    kinds: tuple[str, ...],
+    statuses: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """The connection status of every unit: seed 001's appendix table, from live data."""
+    from streams.health.monitor import now_ms
+    from streams.health.report import (
+        ReportRow,
+        build_report,
+        filter_rows,
+        render_csv,
+        render_html,
+        render_table,
+        render_xlsx,
+    )
+
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("--format xlsx needs --output FILE.xlsx")
+    settings = load_settings()
+    at_ms = None if at is None else _parse_time(at)
+    monitor = _open_monitor(settings)
+    if monitor is None:
+        query = "" if at_ms is None else f"?at_ms={at_ms}"
+        answer = _ask_worker(settings, "GET", f"/emc/health/status{query}")
+        rows = [ReportRow(**r) for r in answer["rows"]]
+    else:
+        try:
+            rows = build_report(monitor, at_ms)
+        except EmcError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            monitor.sink.close()
+    rows = filter_rows(rows, kinds, statuses)
+    when = now_ms() if at_ms is None else at_ms
+    if fmt == "xlsx":
+        assert output is not None
+        render_xlsx(rows, when, output)
+        click.echo(f"wrote {len(rows)} units to {output}", err=True)
+        return
+    text = {"table": render_table, "html": render_html}.get(fmt)
+    content = render_csv(rows) if text is None else text(rows, when)
+    if output is None:
+        click.echo(content, nl=False)
+    else:
+        output.write_text(content, encoding="utf-8")
+        click.echo(f"wrote {len(rows)} units to {output}", err=True)

@@ -1,0 +1,188 @@
+"""Per-dossier lifecycle state: what EMC remembers about one dossier between its events.
+
+Stored in the ``dossier_state`` table under ``unit_code|dossier_id`` (so in the unit's
+partition), as a compact JSON array (see :func:`encode_state`). It holds the event ids seen
+(for deduplication), the receipt facts that later events are counted against, the processing
+stage, whether the result came and where it was counted, the overdue mark, and lifecycle events
+that arrived before their receipt.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+JsonDumps = Callable[[Any], bytes]
+"""Compact JSON of a value, as UTF-8 bytes (the worker passes ``orjson.dumps``: ~16x faster)."""
+JsonLoads = Callable[[bytes], Any]
+"""A value from JSON bytes (the worker passes ``orjson.loads``)."""
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def std_dumps(value: Any) -> bytes:
+    """The standard library's compact JSON: byte-for-byte what ``orjson.dumps`` writes for the
+    values a state holds (strings, ints, bools, ``None``, lists)."""
+    return _ENCODER.encode(value).encode()
+
+
+std_loads: JsonLoads = json.loads
+
+STAGE_BY_STATUS: dict[int, int] = {1: 0, 2: 1, 4: 2, 5: 2, 6: 2, 9: 3, 10: 4, 3: 4, 7: 4, 8: 4}
+"""Portal status → stage rank. A later event with a lower rank is a status going backwards;
+4 processing, 5 supplement requested and 6 awaiting fees may alternate freely."""
+CLOSING_STATUSES = frozenset({3, 7, 8})
+"""Refused, withdrawn, stopped: the dossier ends without a result; it no longer counts as
+overdue (``overdue_open`` counts dossiers that are open *now* past their due time)."""
+
+
+@dataclass(slots=True)
+class Pending:
+    """A lifecycle event that came before its dossier's receipt."""
+
+    kind: str
+    event: dict[str, Any]
+    encoding: str
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class DossierState:
+    """Everything kept for one dossier (times in epoch ms)."""
+
+    ids: list[str] = field(default_factory=list)
+    received_ms: int | None = None
+    due_ms: int | None = None
+    online: bool = False
+    level: int = 0
+    counted: int = 0
+    """Windows (bit set, 1 = 1m, 2 = 1h, 4 = 1d) that counted the receipt."""
+    stage: int = -1
+    stage_ms: int = 0
+    closed: bool = False
+    finished_ms: int | None = None
+    overdue_marked: bool = False
+    overdue_bits: int = 0
+    """Windows whose ``overdue_open`` currently counts this dossier."""
+    pending: list[Pending] = field(default_factory=list)
+    flagged: list[str] = field(default_factory=list)
+    """Event ids already reported as lifecycle anomalies (report once)."""
+    last_ms: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.received_ms is not None and self.finished_ms is None and not self.closed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "i": self.ids,
+            "r": self.received_ms,
+            "d": self.due_ms,
+            "o": self.online,
+            "l": self.level,
+            "c": self.counted,
+            "s": [self.stage, self.stage_ms],
+            "x": self.closed,
+            "f": self.finished_ms,
+            "om": self.overdue_marked,
+            "ob": self.overdue_bits,
+            "p": [[p.kind, p.event, p.encoding, p.partition, p.offset] for p in self.pending],
+            "g": self.flagged,
+            "t": self.last_ms,
+        }
+
+    def to_list(self) -> list[Any]:
+        """The fields as a JSON-ready array, in declaration order (the stored form)."""
+        return [
+            self.ids,
+            self.received_ms,
+            self.due_ms,
+            self.online,
+            self.level,
+            self.counted,
+            self.stage,
+            self.stage_ms,
+            self.closed,
+            self.finished_ms,
+            self.overdue_marked,
+            self.overdue_bits,
+            [[p.kind, p.event, p.encoding, p.partition, p.offset] for p in self.pending],
+            self.flagged,
+            self.last_ms,
+        ]
+
+    @classmethod
+    def from_list(cls, raw: list[Any]) -> DossierState:
+        """Inverse of :meth:`to_list` (``raw`` is taken over, not copied)."""
+        state = cls(*raw)
+        if state.pending:
+            state.pending = [Pending(*p) for p in cast(list[list[Any]], state.pending)]
+        return state
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> DossierState:
+        return cls(  # lists copied: ``raw`` is kept as the state before the batch
+            ids=list(raw["i"]),
+            received_ms=raw["r"],
+            due_ms=raw["d"],
+            online=raw["o"],
+            level=raw["l"],
+            counted=raw["c"],
+            stage=raw["s"][0],
+            stage_ms=raw["s"][1],
+            closed=raw["x"],
+            finished_ms=raw["f"],
+            overdue_marked=raw["om"],
+            overdue_bits=raw["ob"],
+            pending=[Pending(*p) for p in raw["p"]],
+            flagged=list(raw["g"]),
+            last_ms=raw["t"],
+        )
+
+
+_MAGIC = b"EMD2"
+_MAGIC_V1 = b"EMD1"
+"""Values written before the array form: the same layout, each state a JSON object."""
+_HEADER = struct.Struct("<4sqI")
+"""Table value header: magic, seq of the batch that wrote it, length of the current state."""
+
+
+def encode_state(
+    state: DossierState, seq: int, previous: bytes | None, dumps: JsonDumps = std_dumps
+) -> bytes:
+    """A table value: the state written by the unit's batch ``seq``, then the state before it.
+
+    Keeping the previous state makes a crash harmless: the unit's windows are written after its
+    dossiers, so if a crash loses the windows of batch ``seq``, the dossiers it wrote are rolled
+    back on load (see :func:`decode_state`) and the batch is replayed whole. ``previous`` is the
+    JSON of the state before the batch, kept as bytes (never re-encoded), so it may be a JSON
+    object written by the ``EMD1`` format: the reader tells the two forms by their first byte.
+    """
+    current = dumps(state.to_list())
+    return _HEADER.pack(_MAGIC, seq, len(current)) + current + (previous or b"")
+
+
+def decode_state(
+    data: bytes, unit_seq: int, loads: JsonLoads = std_loads
+) -> tuple[DossierState, bytes | None]:
+    """The state consistent with unit windows at ``unit_seq``, and its JSON (``None``: new).
+
+    A value written by a batch later than ``unit_seq`` is from a batch whose unit windows were
+    lost: its previous state is the consistent one. Reads ``EMD2`` values and the older
+    ``EMD1`` ones (states as JSON objects).
+    """
+    magic, seq, n = _HEADER.unpack_from(data)
+    if magic != _MAGIC and magic != _MAGIC_V1:
+        raise ValueError("not a dossier state value")
+    start = _HEADER.size
+    chosen = data[start : start + n] if seq <= unit_seq else data[start + n :]
+    if not chosen:
+        return DossierState(), None
+    raw = loads(chosen)
+    if type(raw) is list:
+        return DossierState.from_list(raw), bytes(chosen)
+    return DossierState.from_dict(raw), bytes(chosen)

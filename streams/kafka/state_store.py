@@ -1,0 +1,338 @@
+"""The worker's state: unit window buckets and dossier lifecycles, backed by one changelog topic.
+
+Keys are ``unit_code`` (the unit's window buckets, streams/core/rollup.py) and
+``unit_code|dossier_id`` (a dossier's lifecycle, streams/lifecycle.py). Every key belongs to its
+unit's partition: the partition number the unit's events arrive on (the lifecycle topics share a
+partition count and are keyed by unit_code, so that number is the same on all four).
+
+Values live in memory (a dict) or on disk (RocksDB through rocksdict, ``EMC_STREAM__STORE``).
+Every write is also produced to the changelog topic ``{group_id}-unit_state-changelog``
+(compacted; the same name and record layout the Faust table used before, so state carries over),
+and the changelog is the truth: when the worker is given a partition it reads that partition of
+the changelog from the beginning up to a marker record it wrote just before. It never trusts end
+offsets, which tansu reports wrong after multi-record batches (architecture.md), so the changelog
+producer can batch freely.
+
+Writes within a batch keep their order per partition (one idempotent producer), which is what the
+crash-consistency scheme of streams/lifecycle.py relies on: a batch's dossier states first, its
+unit's windows last.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from streams.kafka.errors import BrokerError
+
+log = logging.getLogger("emc.state")
+
+MARKER_KEY = b"\x00emc.restore-marker"
+"""Key of the changelog records that mark how far a restore must read (never a state key)."""
+
+
+def changelog_topic(group_id: str) -> str:
+    """The state changelog topic of consumer group ``group_id``."""
+    return f"{group_id}-unit_state-changelog"
+
+
+def unit_of(key: str) -> str:
+    """The unit code a state key belongs to."""
+    return key.split("|", 1)[0]
+
+
+class KeySubset(MutableMapping[str, bytes]):
+    """The part of a mapping whose keys ``keys()`` lists (reads and writes pass through)."""
+
+    def __init__(self, inner: MutableMapping[str, bytes], keys: Callable[[], Iterator[str]]):
+        self._inner = inner
+        self._keys = keys
+
+    def __getitem__(self, key: str) -> bytes:
+        return self._inner[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._inner.get(key, default)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self._inner[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._inner[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._inner
+
+    def __iter__(self) -> Iterator[str]:
+        return self._keys()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._keys())
+
+
+class RocksValues(MutableMapping[str, bytes]):
+    """``str → bytes`` in a RocksDB database (rocksdict, raw mode) at ``path``.
+
+    A cache of the changelog, not a source of truth: it is emptied when opened and filled by the
+    restore of each assigned partition.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from rocksdict import Options, Rdict
+
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._db = Rdict(str(path), Options(raw_mode=True))
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self._db.get(key.encode())
+        if value is None:
+            raise KeyError(key)
+        return bytes(value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._db.get(key.encode())
+        return default if value is None else bytes(value)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self._db[key.encode()] = value
+
+    def __delitem__(self, key: str) -> None:
+        self._db.delete(key.encode())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._db.get(key.encode()) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        # keys(), not iter(): a raw-mode Rdict refuses plain iteration
+        return (k.decode() for k in self._db.keys() if isinstance(k, bytes))  # noqa: SIM118
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._db.keys())  # noqa: SIM118
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreStats:
+    """What one restore read: records applied and seconds taken, per partition set."""
+
+    partitions: tuple[int, ...]
+    records: int
+    keys: int
+    seconds: float
+
+
+class StateStore(MutableMapping[str, bytes]):
+    """Worker state: reads from the local values, writes to them and to the changelog.
+
+    ``unit_partitions`` (unit_code → partition) says where a unit's keys go; the pipeline fills it
+    from the partitions events arrive on and a restore from the changelog partition it read.
+    """
+
+    def __init__(
+        self,
+        values: MutableMapping[str, bytes],
+        producer: Producer | None,
+        topic: str,
+    ) -> None:
+        self._values = values
+        self._producer = producer
+        self.topic = topic
+        self.unit_partitions: dict[str, int] = {}
+        self.failure: KafkaError | None = None
+        """The first changelog write the broker refused for good (offsets must not move)."""
+        self._held: list[tuple[bytes, bytes | None, int]] | None = None
+
+    # -- mapping -------------------------------------------------------------------------------
+    def __getitem__(self, key: str) -> bytes:
+        return self._values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self._values[key] = value
+        self._log(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._values[key]
+        self._log(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    # -- changelog -----------------------------------------------------------------------------
+    def _log(self, key: str, value: bytes | None) -> None:
+        if self._producer is None:
+            return
+        partition = self.unit_partitions.get(unit_of(key))
+        if partition is None:
+            raise KeyError(f"no partition known for the unit of state key {key!r}")
+        if self._held is not None:
+            self._held.append((key.encode(), value, partition))
+        else:
+            produce(self._producer, self.topic, key.encode(), value, partition)
+
+    def holding(self, write: Callable[[], None]) -> list[tuple[bytes, bytes | None, int]]:
+        """Run ``write()`` against the local values now and return its changelog records instead
+        of producing them: the caller releases them (:meth:`release`) once it is safe for the
+        writes to become durable (after ClickHouse took the batch's rows)."""
+        self._held = []
+        try:
+            write()
+            return self._held
+        finally:
+            self._held = None
+
+    def release(self, records: list[tuple[bytes, bytes | None, int]]) -> None:
+        """Produce changelog records returned by :meth:`holding`, in their order."""
+        if self._producer is None:
+            return
+        for key, value, partition in records:
+            produce(self._producer, self.topic, key, value, partition)
+
+    def on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        """Producer delivery callback (errors only): remember the first lasting failure."""
+        if err is not None and self.failure is None:
+            self.failure = err
+            log.error("state changelog write failed for good: %s", err)
+
+    # -- partitions ----------------------------------------------------------------------------
+    def partitions(self) -> set[int]:
+        """Partitions whose state is held here."""
+        return set(self.unit_partitions.values())
+
+    def drop_partitions(self, partitions: Iterable[int]) -> int:
+        """Forget the local state of ``partitions`` (no changelog records); return keys dropped."""
+        gone = set(partitions)
+        units = {u for u, p in self.unit_partitions.items() if p in gone}
+        if not units:
+            return 0
+        doomed = [k for k in self._values if unit_of(k) in units]
+        for key in doomed:
+            del self._values[key]
+        for unit in units:
+            del self.unit_partitions[unit]
+        return len(doomed)
+
+    def restore(
+        self,
+        partitions: Iterable[int],
+        consumer_config: dict[str, Any],
+        *,
+        stall_timeout_s: float = 60.0,
+        progress: Callable[[int], None] | None = None,
+    ) -> RestoreStats:
+        """Replace the local state of ``partitions`` by what their changelog holds.
+
+        Writes one marker record to each partition, then reads each from its beginning up to its
+        marker: everything written before the marker, whatever end offset the broker reports.
+        ``progress(records)`` is called every 100,000 records.
+        """
+        wanted = sorted(set(partitions))
+        started = time.monotonic()
+        self.drop_partitions(wanted)
+        if not wanted:
+            return RestoreStats((), 0, 0, 0.0)
+        if self._producer is None:
+            raise BrokerError("a state restore needs the changelog producer")
+        token = uuid.uuid4().bytes
+        for p in wanted:
+            produce(self._producer, self.topic, MARKER_KEY, token, p)
+        if self._producer.flush(30.0):
+            raise BrokerError(f"could not write restore markers to {self.topic}")
+        consumer = Consumer(
+            {
+                **consumer_config,
+                "group.id": f"{consumer_config.get('group.id', 'emc')}-restore",
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+            }
+        )
+        open_parts = set(wanted)
+        records = keys = 0
+        values = self._values
+        try:
+            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in wanted])
+            last_progress = time.monotonic()
+            while open_parts:
+                batch = consumer.consume(10_000, 0.5)
+                if not batch:
+                    if time.monotonic() - last_progress > stall_timeout_s:
+                        raise BrokerError(
+                            f"state restore of {self.topic} {sorted(open_parts)} stalled for "
+                            f"{stall_timeout_s:.0f} s before its marker"
+                        )
+                    continue
+                last_progress = time.monotonic()
+                for msg in batch:
+                    err = msg.error()
+                    if err is not None:
+                        raise BrokerError(f"reading {self.topic}: {err}")
+                    p = msg.partition() or 0
+                    if p not in open_parts:
+                        continue  # past this partition's marker: a later writer's, not ours
+                    key = msg.key()
+                    if key == MARKER_KEY:
+                        if msg.value() == token:
+                            open_parts.discard(p)
+                            consumer.pause([TopicPartition(self.topic, p)])
+                        continue
+                    if key is None:
+                        continue  # not a state record
+                    records += 1
+                    text = key.decode()
+                    value = msg.value()
+                    # The partitions were dropped first, so ``keys`` counts exactly what they hold.
+                    if value is None:
+                        if values.pop(text, None) is not None:
+                            keys -= 1
+                    else:
+                        if text not in values:
+                            keys += 1
+                        values[text] = value
+                        self.unit_partitions[unit_of(text)] = p
+                    if progress is not None and records % 100_000 == 0:
+                        progress(records)
+        finally:
+            consumer.close()
+        return RestoreStats(tuple(wanted), records, keys, time.monotonic() - started)
+
+
+def produce(
+    producer: Producer,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    partition: int | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Queue one record, waiting for room while the producer's local queue is full."""
+    kwargs: dict[str, Any] = {"key": key, "value": value}
+    if partition is not None:
+        kwargs["partition"] = partition
+    if headers:
+        kwargs["headers"] = headers
+    while True:
+        try:
+            producer.produce(topic, **kwargs)
+            return
+        except BufferError:
+            producer.poll(0.05)

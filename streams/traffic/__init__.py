@@ -1,0 +1,1 @@
+"""Simulated TTHC systems: realistic dossier lifecycles for the registry's units."""

@@ -1,0 +1,1 @@
+"""The worker: the Faust app and its agent (:mod:`.app`) and how it is started (:mod:`.runner`)."""
