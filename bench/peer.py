@@ -46,7 +46,7 @@ def run(bootstrap: str, group_id: str, expected: int, state_dir: str) -> dict[st
         auto_offset_reset="earliest",
         state_dir=state_dir,
         loglevel="WARNING",
-        # tansu rebalances take about half the session timeout (architecture.md); the worker
+        # tansu rebalances take about half the session timeout (docs/design.md); the worker
         # runs with 6 s too.
         consumer_extra_config={"session.timeout.ms": 6000, "heartbeat.interval.ms": 600},
     )

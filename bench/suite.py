@@ -43,22 +43,21 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import (
+    REPO_ROOT,
     BenchError,
     ClickHouseServer,
     CommitWatcher,
     ProcSample,
     Profiler,
-    Worker,
+    WorkerProcess,
+    checkout_env,
     proc_sample,
     query_json,
-    start_worker,
-    thread_cpu,
 )
 from bench.workload import Workload, create_topics, produce_all
 from streams.core.events import LIFECYCLE_TOPICS, TOPIC_BY_TYPE, EventType
 from streams.kafka.broker import EmbeddedBroker, free_port
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 Say = Callable[[str], None]
 
 
@@ -134,11 +133,11 @@ def _throughput_on_broker(
         produce_s = time.monotonic() - started
         say(f"  produced {n:,} messages in {produce_s:.1f} s; starting {workers} worker(s)")
         group = "emc-bench"
-        procs: list[Worker] = []
+        procs: list[WorkerProcess] = []
         try:
             for i in range(workers):
                 procs.append(
-                    start_worker(
+                    WorkerProcess.start(
                         bootstrap, workdir / f"worker-{i}", group,
                         EMC_KAFKA__PARTITIONS=str(partitions), **(worker_env or {}),
                     )
@@ -153,10 +152,10 @@ def _throughput_on_broker(
                 watcher.close()
             say(f"  all committed after {figures['elapsed_s']} s of measurement; stopping")
             progress = [_final_progress(w) for w in procs]
-            samples = [proc_sample(w.pid) for w in procs]
+            samples = [w.sample() for w in procs]
         finally:
             for w in procs:
-                w.stop()
+                w.stop(strict=False)
     figures.update(
         events=n,
         workers=workers,
@@ -176,7 +175,7 @@ def _throughput_on_broker(
 
 
 def _measure_run(
-    procs: list[Worker],
+    procs: list[WorkerProcess],
     watcher: CommitWatcher,
     last_offsets: dict[tuple[str, int], int],
     n: int,
@@ -194,7 +193,7 @@ def _measure_run(
     profiler: Profiler | None = None
     while time.monotonic() < deadline:
         for w in procs:
-            w.check()
+            w.alive()
         try:
             progress = [w.progress() for w in procs]
         except OSError:
@@ -211,9 +210,9 @@ def _measure_run(
                 # so this poll may come several batches late), and count every event.
                 t_start = min(firsts) / 1000
                 consumed_at_start = 0
-            cpu_at_start = [proc_sample(w.pid) for w in procs]
+            cpu_at_start = [w.sample() for w in procs]
             cpu_at_time = time.time()
-            threads_at_start = thread_cpu(procs[0].pid)
+            threads_at_start = procs[0].thread_cpu()
             if profile is not None:
                 profiler = Profiler(profile[1], procs[0].pid, profile[0])
             break
@@ -223,7 +222,7 @@ def _measure_run(
 
     def check() -> None:
         for w in procs:
-            w.check()
+            w.alive()
 
     try:
         t_end = watcher.wait_past(
@@ -232,8 +231,8 @@ def _measure_run(
     finally:
         if profiler is not None:
             profiler.stop()
-    cpu_at_end = [proc_sample(w.pid) for w in procs]
-    threads_at_end = thread_cpu(procs[0].pid)
+    cpu_at_end = [w.sample() for w in procs]
+    threads_at_end = procs[0].thread_cpu()
     elapsed = t_end - t_start
     by_thread = {
         name: round(cpu - threads_at_start.get(name, 0.0), 2)
@@ -255,7 +254,7 @@ def _measure_run(
     }
 
 
-def _final_progress(worker: Worker) -> dict[str, Any]:
+def _final_progress(worker: WorkerProcess) -> dict[str, Any]:
     try:
         return worker.progress()
     except OSError:
@@ -312,12 +311,11 @@ def reference_phase(
             )  # fmt: skip
             say(f"  Faust floor (empty take_events agent): {out['faust_floor']['events_per_s']}/s")
         if peer_python is not None:
-            env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
             state = workdir / "quix-state"
             out["peer"] = _child_json(
                 [peer_python, "-m", "bench.peer", bootstrap, "bench-peer", str(n),
                  str(state)],
-                timeout_s, env=env, log=workdir / "peer.log",
+                timeout_s, log=workdir / "peer.log",
             )  # fmt: skip
             say(f"  peer (Quix Streams): {out['peer'].get('events_per_s')} events/s")
     if core_batch:
@@ -331,15 +329,15 @@ def reference_phase(
     return out
 
 
-def _child_json(
-    command: list[str], timeout_s: float, env: dict[str, str] | None = None, log: Path | None = None
-) -> dict[str, Any]:
+def _child_json(command: list[str], timeout_s: float, log: Path | None = None) -> dict[str, Any]:
+    """Run ``python -m bench.<x> ...`` in the checkout (it is not in the installed package,
+    and the peer's Python has neither bench nor streams); its figures are its last JSON line."""
     import json
 
     with open(log or os.devnull, "wb") as stderr:
         proc = subprocess.run(
-            command, stdout=subprocess.PIPE, stderr=stderr, timeout=timeout_s, env=env,
-            check=False, cwd=REPO_ROOT,
+            command, stdout=subprocess.PIPE, stderr=stderr, timeout=timeout_s,
+            env=checkout_env(), check=False, cwd=REPO_ROOT,
         )  # fmt: skip
     lines = proc.stdout.decode().strip().splitlines()
     if proc.returncode != 0 or not lines:
@@ -382,7 +380,7 @@ def latency_phase(
         bootstrap = broker.bootstrap_servers
         create_topics(bootstrap, partitions)
         group = "emc-bench-latency"
-        worker = start_worker(
+        worker = WorkerProcess.start(
             bootstrap, workdir / "worker", group, EMC_KAFKA__PARTITIONS=str(partitions),
             **(worker_env or {}),
         )  # fmt: skip
@@ -433,12 +431,12 @@ def latency_phase(
                 last[(topic, p)] = max(last.get((topic, p), -1), offset)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and not commits.passed(last):
-                worker.check()
+                worker.alive()
                 time.sleep(0.2)
             commits.stop()
-            sample = proc_sample(worker.pid)
+            sample = worker.sample()
         finally:
-            worker.stop()
+            worker.stop(strict=False)
     if errors:
         raise BenchError(f"{len(errors)} messages not delivered: {errors[0]}")
     rows = query_json(

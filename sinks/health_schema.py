@@ -17,7 +17,7 @@ time); calendar dates (``Date``) are local dates.
   ``to_time`` exclusive and NULL while the period is open. ``ReplacingMergeTree(version)``:
   closing a period rewrites its row with ``to_time`` set; read with ``FINAL``.
 - ``unit_connection_status``: each unit's open period (its current status, ``since``).
-- ``unit_catalogue_indicators``: catalogue shares of domain.md per unit.
+- ``unit_catalogue_indicators``: catalogue shares of docs/domain.md per unit.
 """
 
 from __future__ import annotations

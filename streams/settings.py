@@ -29,7 +29,7 @@ class KafkaSettings(BaseModel):
     single_record_batches: bool = False
     """Send single-record produce batches from the worker's producer (librdkafka
     ``batch.num.messages=1``). No longer needed against tansu, whose end offsets are wrong after
-    multi-record batches (architecture.md): the worker's state restore reads up to a marker record
+    multi-record batches (docs/design.md): the worker's state restore reads up to a marker record
     and never trusts end offsets. Kept for brokers with the same defect elsewhere."""
     session_timeout_s: float = Field(default=10.0, gt=0)
     """Consumer group session timeout, seconds. tansu rebalances take about half of it."""
@@ -101,7 +101,7 @@ class StreamSettings(BaseModel):
 class HealthSettings(BaseModel):
     """Connection health: the working calendar and the thresholds of the status rules.
 
-    The rules and their order are in domain.md ("Connection health"); streams/health/ applies them.
+    The rules and their order are in docs/domain.md ("Connection status"); streams/health/ applies them.
     """
 
     silence_working_hours: float = Field(default=24.0, gt=0)

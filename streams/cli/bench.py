@@ -1,11 +1,13 @@
 """``emc bench``: the whole pipeline on the embedded broker and ClickHouse, measured.
 
 See :mod:`bench.suite` for exactly what each figure means and docs/performance.md for
-the figures measured so far and what limits them.
+the figures measured so far and what limits them. The suite (bench/) is not part of the
+installed package: it is imported lazily from the source checkout (:func:`_import_bench`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import shutil
@@ -21,32 +23,60 @@ import click
 from streams.settings import REPO_ROOT
 
 BENCH_VENV = REPO_ROOT / ".venv-bench"
-PEER_REQUIREMENTS = ("quixstreams==3.28.1", "py-spy>=0.4", "fastavro>=1.9,<2", "orjson>=3.10,<4",
-                     "numpy>=2,<3")  # fmt: skip
-"""What the bench venv holds: Quix Streams 3.28 pins confluent-kafka<2.13 and older pydantic,
-which would downgrade the project's own, so it lives in .venv-bench, not in .venv."""
+"""The peer's virtualenv (Quix Streams and py-spy), apart from .venv: see PEER_REQUIREMENTS."""
+PEER_REQUIREMENTS = REPO_ROOT / "bench" / "requirements-peer.txt"
+"""What .venv-bench holds (``pip install -r``; also ``make bench-venv``): Quix Streams 3.28 pins
+confluent-kafka<2.13 and an older pydantic, which would downgrade the project's own."""
+
+
+def _import_bench() -> None:
+    """Make the benchmark suite importable: bench/ is not in the installed package, so when
+    ``bench`` is not importable, the source checkout (:data:`REPO_ROOT`) goes on ``sys.path``."""
+    if importlib.util.find_spec("bench") is not None:
+        return
+    if not (REPO_ROOT / "bench" / "__init__.py").is_file():
+        raise click.ClickException(
+            f"emc bench needs the benchmark suite (bench/), which is not part of the installed "
+            f"package and is not in {REPO_ROOT}: run it from a source checkout "
+            f"(pip install -e . in the repository)"
+        )
+    sys.path.insert(0, str(REPO_ROOT))
+    importlib.invalidate_caches()
+
+
+def _has_quix(python: Path) -> bool:
+    if not python.exists():
+        return False
+    probe = subprocess.run([str(python), "-c", "import quixstreams"], capture_output=True)
+    return probe.returncode == 0
 
 
 def _bench_python(create: bool, say: Any) -> tuple[str | None, str | None, str]:
-    """(python with quixstreams, py-spy binary, why not) — creating .venv-bench if asked."""
+    """(python with quixstreams, py-spy binary, why not) — creating .venv-bench (or completing
+    it) from PEER_REQUIREMENTS if asked."""
     python = BENCH_VENV / "bin" / "python"
-    if not python.exists() and create:
-        say(f"creating {BENCH_VENV} for the Quix Streams peer and py-spy (one time, ~1 min)")
+    spy = BENCH_VENV / "bin" / "py-spy"
+    if create and not _has_quix(python):
+        say(f"installing {PEER_REQUIREMENTS.relative_to(REPO_ROOT)} into {BENCH_VENV} for the "
+            "Quix Streams peer and py-spy (one time, ~1 min)")  # fmt: skip
         try:
-            base = getattr(sys, "_base_executable", sys.executable)
-            subprocess.run([base, "-m", "venv", str(BENCH_VENV)], check=True, capture_output=True)
-            (BENCH_VENV / ".gitignore").write_text("*\n")
+            if not python.exists():
+                base = getattr(sys, "_base_executable", sys.executable)
+                subprocess.run(
+                    [base, "-m", "venv", str(BENCH_VENV)], check=True, capture_output=True
+                )
+                (BENCH_VENV / ".gitignore").write_text("*\n")
             subprocess.run(
-                [str(python), "-m", "pip", "install", "-q", *PEER_REQUIREMENTS],
+                [str(python), "-m", "pip", "install", "-q", "-r", str(PEER_REQUIREMENTS)],
                 check=True, capture_output=True, timeout=900,
             )  # fmt: skip
         except (subprocess.SubprocessError, OSError) as exc:
-            return None, None, f"could not create {BENCH_VENV}: {exc}"
+            detail = getattr(exc, "stderr", None)
+            tail = f": {detail.decode(errors='replace').strip()[-500:]}" if detail else ""
+            return None, None, f"could not create {BENCH_VENV}: {exc}{tail}"
     if not python.exists():
-        return None, None, f"no {BENCH_VENV} (run without --no-peer to create it)"
-    probe = subprocess.run([str(python), "-c", "import quixstreams"], capture_output=True)
-    spy = BENCH_VENV / "bin" / "py-spy"
-    if probe.returncode != 0:
+        return None, None, f"no {BENCH_VENV} (run without --no-peer, or make bench-venv)"
+    if not _has_quix(python):
         return None, str(spy) if spy.exists() else None, "quixstreams missing in .venv-bench"
     return str(python), str(spy) if spy.exists() else None, ""
 
@@ -102,6 +132,7 @@ def bench(
     """
     from rich.console import Console
 
+    _import_bench()
     from bench import report
 
     console = Console(stderr=True)

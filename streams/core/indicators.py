@@ -1,7 +1,7 @@
 """Indicators: the counters a dossier adds to its receipt-time buckets, and the rates over them.
 
 Counters are int64 columns of a bucket vector, in the order of :data:`COUNTERS`. Every counter
-is attributed to the window of the dossier's *receipt* time, as domain.md says, also when the
+is attributed to the window of the dossier's *receipt* time, as docs/domain.md says, also when the
 event that moves it (a result, a feedback) comes later. Rates are fractions in [0, 1] (``None``
 when the denominator is zero), except ``avg_processing_s`` (seconds):
 

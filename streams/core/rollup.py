@@ -24,6 +24,7 @@ from streams.core.windows import (
     ROLLING_VIEWS,
     WINDOW_NAMES,
     WINDOW_SIZES_MS,
+    rolling_bucket_starts,
     window_start_ms,
     window_starts,
 )
@@ -167,16 +168,27 @@ class UnitWindows:
         return dropped
 
     def rolling(self, view: str, now_ms: int) -> npt.NDArray[np.int64]:
-        """Counters summed over the rolling ``view`` ('60m', '24h', '30d') ending at ``now_ms``.
+        """Counters summed over the rolling ``view`` ('60m', '24h', '30d') at instant ``now_ms``
+        (epoch ms).
 
-        A bucket counts when it starts inside ``(now_ms - span, now_ms]``: the view covers whole
-        buckets, so it may reach back up to one bucket further than the span.
+        A bucket counts when it overlaps ``(now_ms - span, now_ms]``, i.e. when it starts in
+        ``(now_ms - span - size, now_ms]``: the view covers whole buckets, so it may reach back
+        up to one bucket further than the span. The rule is
+        :func:`~streams.core.windows.rolling_bucket_starts`.
         """
         window, span = ROLLING_VIEWS[view]
-        size = WINDOW_SIZES_MS[window]
+        return self.rolling_sum(window, span, now_ms)
+
+    def rolling_sum(self, window: str, span_ms: int, now_ms: int) -> npt.NDArray[np.int64]:
+        """Counters summed over the ``window`` buckets a rolling span of ``span_ms`` covers at
+        instant ``now_ms`` (epoch ms): those :func:`~streams.core.windows.rolling_bucket_starts`
+        names. Looks those few buckets up instead of scanning every bucket in state.
+        """
         total = np.zeros(N_COUNTERS, dtype=np.int64)
-        for (w, start), counts in self.buckets.items():
-            if w == window and now_ms - span < start + size and start <= now_ms:
+        buckets = self.buckets
+        for start in rolling_bucket_starts(window, span_ms, now_ms):
+            counts = buckets.get((window, start))
+            if counts is not None:
                 total += counts
         return total
 

@@ -50,3 +50,22 @@ def window_starts(ts_ms: npt.NDArray[np.int64], window: str) -> npt.NDArray[np.i
 def window_end_ms(start_ms: int, window: str) -> int:
     """Exclusive end (epoch ms) of the bucket starting at ``start_ms``."""
     return start_ms + WINDOW_SIZES_MS[window]
+
+
+def rolling_bucket_starts(window: str, span_ms: int, now_ms: int) -> range:
+    """Starts (epoch ms) of the ``window`` buckets a rolling view of ``span_ms`` sums at
+    instant ``now_ms`` (epoch ms), oldest first.
+
+    The one rule of every rolling view (the worker's windows, the live table, its ClickHouse
+    query): a bucket ``[start, start + size)`` counts when it overlaps the half-open interval
+    ``(now_ms - span_ms, now_ms]``, i.e. when ``now_ms - span_ms < start + size`` and
+    ``start <= now_ms``, so when it *starts* in ``(now_ms - span_ms - size, now_ms]``. A bucket
+    ending exactly at ``now_ms - span_ms`` is out; the bucket holding ``now_ms`` (also one
+    starting at ``now_ms``) is in. Views cover whole buckets, so they reach back up to one
+    bucket further than the span. Starts are aligned like :func:`window_start_ms` (day buckets
+    at local midnight), so the range's step is the window size.
+    """
+    size = WINDOW_SIZES_MS[window]
+    # The oldest bucket counted is the one holding instant now - span: it ends after it.
+    first = window_start_ms(now_ms - span_ms, window)
+    return range(first, window_start_ms(now_ms, window) + 1, size)

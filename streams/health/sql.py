@@ -5,7 +5,7 @@ so the worker uses "now" and tests use chosen instants. Only events whose ``even
 before ``at_ms`` count: silence is judged on event time (when the TTHC system says the step
 happened), so back-filled batches repair the picture instead of hiding a gap.
 
-The rules, in domain.md's order (thresholds from :class:`~streams.settings.HealthSettings`):
+The rules, in docs/domain.md's order (thresholds from :class:`~streams.settings.HealthSettings`):
 
 1. ``not_connected``: no event ever (up to ``at``).
 2. ``interrupted``: more than ``silence_working_hours`` office hours since the last event (office

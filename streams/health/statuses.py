@@ -1,6 +1,6 @@
 """The connection statuses of seed 001's appendix and the reasons given for them.
 
-The rules themselves run in ClickHouse (:mod:`streams.health.sql`), in domain.md's order; the first
+The rules themselves run in ClickHouse (:mod:`streams.health.sql`), in docs/domain.md's order; the first
 that matches is the unit's status. This module names the statuses (a stable code plus the exact
 Vietnamese label of the letter) and turns the measured numbers into a readable reason.
 """
@@ -34,7 +34,14 @@ REASON_CODES: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class UnitStatus:
-    """The outcome of the rules for one unit as of an instant, with the numbers they used.
+    """A unit's connection status as of an instant: the outcome of the rules and their numbers.
+
+    The one status type of the project, built in two places. The rules
+    (:func:`streams.health.sql.evaluate`) fill in every measured number; the label and the
+    reason follow from them. A status read back from ``unit_connection_status`` (the open period
+    of ``unit_status_history``, what the dashboard and the API show) carries the label and reason
+    recorded when the period opened and the period's start ``since_ms``, but no numbers (``None``):
+    the history does not keep them.
 
     Times are epoch ms (UTC); ``silent_ms`` is office-hours milliseconds since the last event;
     event counts are distinct events; the reconciliation counts cover the trailing
@@ -45,42 +52,59 @@ class UnitStatus:
     status: str
     reason_code: str
     last_event_at_ms: int | None
-    silent_ms: int
-    today_events: int
-    usual_events: float
-    receipts: int
-    unknown_receipts: int
-    dossiers: int
-    anomalous_dossiers: int
-    results: int
-    catalogue_size: int
-    online_procedures: int
-    covered_procedures: int
+    silent_ms: int | None = None
+    today_events: int | None = None
+    usual_events: float | None = None
+    receipts: int | None = None
+    unknown_receipts: int | None = None
+    dossiers: int | None = None
+    anomalous_dossiers: int | None = None
+    results: int | None = None
+    catalogue_size: int | None = None
+    online_procedures: int | None = None
+    covered_procedures: int | None = None
+    status_label: str = ""
+    """The status in the letter's Vietnamese wording (default: :data:`STATUS_LABELS`)."""
+    reason: str = ""
+    """The deciding rule and its numbers, in Vietnamese (the report's language); default:
+    :func:`describe` of the measured numbers."""
+    since_ms: int | None = None
+    """Start of the status period (epoch ms) for a status read back from the history; ``None``
+    for a fresh evaluation, whose period opens only when it is recorded."""
+
+    def __post_init__(self) -> None:
+        # Frozen, so the defaults are filled through object.__setattr__. A status read back from
+        # the history keeps the wording recorded then, which may predate today's texts.
+        if not self.status_label:
+            object.__setattr__(self, "status_label", STATUS_LABELS.get(self.status, ""))
+        if not self.reason and self.measured:
+            object.__setattr__(self, "reason", describe(self))
 
     @property
-    def status_label(self) -> str:
-        return STATUS_LABELS[self.status]
-
-    @property
-    def reason(self) -> str:
-        """The deciding rule and its numbers, in Vietnamese (the report's language)."""
-        return describe(self)
+    def measured(self) -> bool:
+        """Whether the rules' numbers are here (an evaluation, not a status read back)."""
+        return self.silent_ms is not None
 
 
-def _pct(part: int | float, whole: int | float) -> str:
-    return f"{100.0 * part / whole:.1f}%" if whole else "-"
+def _n(value: int | float | None) -> int | float:
+    """A measured number; one not measured reads as 0."""
+    return 0 if value is None else value
+
+
+def _pct(part: int | float | None, whole: int | float | None) -> str:
+    return f"{100.0 * _n(part) / _n(whole):.1f}%" if whole else "-"
 
 
 def describe(s: UnitStatus) -> str:
     """A one-line Vietnamese reason for ``s.reason_code`` with the measured numbers."""
-    hours = s.silent_ms / 3_600_000
+    hours = _n(s.silent_ms) / 3_600_000
     if s.reason_code == "never_sent":
         return "Chưa nhận được sự kiện nào từ hệ thống"
     if s.reason_code == "silent_working_hours":
         return f"Không có sự kiện trong {hours:.1f} giờ làm việc"
     if s.reason_code == "volume_drop":
         return (
-            f"Số sự kiện hôm nay {s.today_events} so với mức thường lệ {s.usual_events:g} "
+            f"Số sự kiện hôm nay {s.today_events} so với mức thường lệ {_n(s.usual_events):g} "
             f"({_pct(s.today_events, s.usual_events)})"
         )
     if s.reason_code == "unknown_procedures":

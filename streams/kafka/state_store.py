@@ -10,7 +10,7 @@ Every write is also produced to the changelog topic ``{group_id}-unit_state-chan
 (compacted; the same name and record layout the Faust table used before, so state carries over),
 and the changelog is the truth: when the worker is given a partition it reads that partition of
 the changelog from the beginning up to a marker record it wrote just before. It never trusts end
-offsets, which tansu reports wrong after multi-record batches (architecture.md), so the changelog
+offsets, which tansu reports wrong after multi-record batches (docs/design.md), so the changelog
 producer can batch freely.
 
 Writes within a batch keep their order per partition (one idempotent producer), which is what the

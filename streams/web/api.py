@@ -22,7 +22,7 @@ from sinks.errors import SinkError
 from streams.core.registry import UnitRegistry
 from streams.core.windows import WINDOW_SIZES_MS
 from streams.web.auth import Principal, TokenStore
-from streams.web.live import ROW_NUMBER_FIELDS, LiveTable, fold
+from streams.web.live import ROW_NUMBER_FIELDS, LiveTable, fold, status_json
 from streams.web.openapi import openapi_document
 
 COOKIE_NAME: Final = "emc_token"
@@ -225,7 +225,7 @@ class Api:
                 "order": order,
                 "statuses_available": available,
                 "status_values": sorted({s.status for s in statuses.values()}),
-                "status_labels": {s.status: s.label or s.status for s in statuses.values()},
+                "status_labels": {s.status: s.status_label or s.status for s in statuses.values()},
                 "totals": totals,
                 "rows": page,
             }
@@ -270,7 +270,7 @@ class Api:
 
     async def statuses(self, request: web.Request, principal: Principal) -> web.Response:
         available, statuses = await self.live.statuses()
-        rows = [s.as_json() for code, s in sorted(statuses.items()) if principal.may_see(code)]
+        rows = [status_json(s) for code, s in sorted(statuses.items()) if principal.may_see(code)]
         return json_response({"available": available, "rows": rows})
 
     def routes(self) -> list[tuple[str, Handler]]:

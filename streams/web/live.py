@@ -7,10 +7,14 @@ Numbers come from two places:
 - ClickHouse (``unit_window_rollup FINAL``) for every other unit, i.e. units held by other
   workers of the group (refreshed at most every :data:`CLICKHOUSE_TTL_S` seconds).
 
-Views: ``1m`` (the 1-minute buckets starting within the last minute, so the current and the
+Views: ``1m`` (the 1-minute buckets overlapping the last minute, so the current and the
 previous minute), ``60m``, ``24h`` and ``30d`` (:data:`streams.core.windows.ROLLING_VIEWS`),
-with the rule of :meth:`UnitWindows.rolling`: a bucket counts when it starts in
-``(now - span - size, now]``.
+all with the one rule of :func:`streams.core.windows.rolling_bucket_starts`: a bucket counts
+when it starts in ``(now - span - size, now]``. The in-memory sums and the ClickHouse query
+both take their buckets from it.
+
+Connection statuses are :class:`streams.health.statuses.UnitStatus` values read back from
+``unit_connection_status``.
 
 Cost: a unit's numbers only change when its state is written or when the clock crosses a minute
 boundary, so rows are cached per unit and recomputed only then. Writes are seen through
@@ -37,7 +41,8 @@ from streams.core.indicators import COUNTER_INDEX, COUNTERS, N_COUNTERS, RATES, 
 from streams.core.pipeline import BatchProcessor
 from streams.core.registry import UnitRegistry
 from streams.core.rollup import NO_WATERMARK, UnitWindows
-from streams.core.windows import MINUTE_MS, ROLLING_VIEWS, WINDOW_SIZES_MS, window_start_ms
+from streams.core.windows import MINUTE_MS, ROLLING_VIEWS, rolling_bucket_starts, window_start_ms
+from streams.health.statuses import UnitStatus
 
 log = logging.getLogger("emc.web")
 
@@ -63,49 +68,69 @@ def row_fields() -> tuple[str, ...]:
 ROW_NUMBER_FIELDS: Final[tuple[str, ...]] = row_fields()
 
 
+def trend_starts(now_ms: int) -> range:
+    """Starts (epoch ms) of the :data:`TREND_MINUTES` 1-minute buckets of a trend, oldest
+    first, ending with the minute holding instant ``now_ms`` (epoch ms)."""
+    last = window_start_ms(now_ms, "1m")
+    return range(last - (TREND_MINUTES - 1) * MINUTE_MS, last + 1, MINUTE_MS)
+
+
 def view_counts(
     windows: UnitWindows, now_ms: int
 ) -> tuple[dict[str, npt.NDArray[np.int64]], list[int]]:
-    """Counters of every :data:`LIVE_VIEWS` view at ``now_ms`` and the received-per-minute trend.
-
-    The trend has :data:`TREND_MINUTES` entries, oldest first, ending with the minute holding
-    ``now_ms``. Looks up only the buckets a view can hold instead of scanning all of them.
-    """
-    out: dict[str, npt.NDArray[np.int64]] = {}
+    """Counters of every :data:`LIVE_VIEWS` view at instant ``now_ms`` (epoch ms) and the
+    received-per-minute trend (:func:`trend_starts`: :data:`TREND_MINUTES` entries, oldest
+    first, ending with the minute holding ``now_ms``)."""
+    out = {
+        view: windows.rolling_sum(window, span, now_ms)
+        for view, (window, span) in LIVE_VIEWS.items()
+    }
     buckets = windows.buckets
-    for view, (window, span) in LIVE_VIEWS.items():
-        size = WINDOW_SIZES_MS[window]
-        start = window_start_ms(now_ms, window)
-        found = []
-        while start + size > now_ms - span:
-            counts = buckets.get((window, start))
-            if counts is not None:
-                found.append(counts)
-            start -= size
-        out[view] = (
-            np.sum(found, axis=0, dtype=np.int64) if found else np.zeros(N_COUNTERS, np.int64)
-        )
-    minute = window_start_ms(now_ms, "1m")
     received = COUNTER_INDEX["received"]
     trend = []
-    for i in range(TREND_MINUTES - 1, -1, -1):
-        counts = buckets.get(("1m", minute - i * MINUTE_MS))
+    for start in trend_starts(now_ms):
+        counts = buckets.get(("1m", start))
         trend.append(0 if counts is None else int(counts[received]))
     return out, trend
 
 
+def view_numbers(vector: npt.NDArray[np.int64] | list[int]) -> dict[str, Any]:
+    """The numbers shown for one view from its counter vector: :data:`VIEW_COUNTERS` (ints),
+    then every rate of :data:`streams.core.indicators.RATES`."""
+    numbers: dict[str, Any] = {name: int(vector[COUNTER_INDEX[name]]) for name in VIEW_COUNTERS}
+    numbers.update(rates(vector))
+    return numbers
+
+
 def numbers_from_counts(counts: dict[str, npt.NDArray[np.int64] | list[int]]) -> dict[str, Any]:
-    """The flat numeric fields of a row from per-view counter vectors."""
+    """The flat numeric fields of a row (``received_60m``…) from per-view counter vectors; a
+    view missing from ``counts`` counts zero."""
     row: dict[str, Any] = {}
     for view in LIVE_VIEWS:
         vector = counts.get(view)
         if vector is None:
             vector = [0] * N_COUNTERS
-        for name in VIEW_COUNTERS:
-            row[f"{name}_{view}"] = int(vector[COUNTER_INDEX[name]])
-        for name, value in rates(vector).items():
+        for name, value in view_numbers(vector).items():
             row[f"{name}_{view}"] = value
     return row
+
+
+def last_receipt_at_ms(windows: UnitWindows) -> int | None:
+    """The unit's latest receipt time as its windows know it (epoch ms), ``None`` before any."""
+    return None if windows.watermark_ms == NO_WATERMARK else windows.watermark_ms
+
+
+def status_json(status: UnitStatus) -> dict[str, Any]:
+    """A connection status as ``/emc/api/statuses`` serves it (times epoch ms); empty texts,
+    i.e. not recorded, are ``null``."""
+    return {
+        "unit_code": status.unit_code,
+        "status": status.status,
+        "status_label": status.status_label or None,
+        "reason": status.reason or None,
+        "since_ms": status.since_ms,
+        "last_event_at_ms": status.last_event_at_ms,
+    }
 
 
 class WriteTracker(MutableMapping[str, bytes]):
@@ -140,29 +165,6 @@ class _Cached:
     numbers: dict[str, Any]
     trend: list[int]
     last_receipt_at_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class UnitStatus:
-    """A row of ``emc.unit_connection_status`` (times in epoch ms)."""
-
-    unit_code: str
-    status: str
-    reason: str | None
-    since_ms: int | None
-    last_event_at_ms: int | None
-    label: str | None = None
-    """The status in the seeds' Vietnamese wording, when the view has ``status_label``."""
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "unit_code": self.unit_code,
-            "status": self.status,
-            "status_label": self.label,
-            "reason": self.reason,
-            "since_ms": self.since_ms,
-            "last_event_at_ms": self.last_event_at_ms,
-        }
 
 
 def fold(text: str) -> str:
@@ -228,17 +230,16 @@ class LiveTable:
         if entry is not None and entry.minute == minute and entry.version == version:
             return entry
         windows = self.processor.unit_windows(unit_code)
-        # The numbers only change at minute boundaries: compute them at the minute's start so
-        # the cached row is right for the whole minute.
+        # Between writes the numbers only change at minute boundaries (every window size and the
+        # day alignment are whole minutes, so every instant of a minute picks the same buckets):
+        # one computation serves the cached row for the whole minute.
         counts, trend = view_counts(windows, minute * MINUTE_MS + MINUTE_MS - 1)
         entry = _Cached(
             minute=minute,
             version=version,
             numbers=numbers_from_counts(dict(counts)),
             trend=trend,
-            last_receipt_at_ms=None
-            if windows.watermark_ms == NO_WATERMARK
-            else windows.watermark_ms,
+            last_receipt_at_ms=last_receipt_at_ms(windows),
         )
         self._cache[unit_code] = entry
         return entry
@@ -259,20 +260,27 @@ class LiveTable:
             return self._ch_rows
 
     def _query_clickhouse_rows(self, now_ms: int) -> dict[str, dict[str, Any]]:
-        """Per-unit view counters from the rollup table (blocking; runs in the executor)."""
+        """Per-unit view counters from the rollup table at instant ``now_ms`` (epoch ms; blocking,
+        runs in the executor).
+
+        Each view's bucket range comes from :func:`rolling_bucket_starts`, as in memory, and is
+        passed as query parameters (first and last start, inclusive, epoch ms).
+        """
         db = self.sink.database
         sums = ", ".join(f"sum(`{c}`)" for c in COUNTERS)
         conditions = []
-        params: dict[str, Any] = {"now": now_ms}
+        params: dict[str, Any] = {}
         for view, (window, span) in LIVE_VIEWS.items():
-            size = WINDOW_SIZES_MS[window]
-            params[f"lo_{view}"] = now_ms - span - size
+            starts = rolling_bucket_starts(window, span, now_ms)
+            params[f"first_{view}"] = starts[0]
+            params[f"last_{view}"] = starts[-1]
             conditions.append(
                 f"SELECT unit_code, '{view}' AS view, {sums}, "
                 f"toUnixTimestamp64Milli(maxIf(window_start, received > 0)) AS last_ms "
                 f"FROM {db}.unit_window_rollup FINAL WHERE window = '{window}' "
-                f"AND toUnixTimestamp64Milli(window_start) > {{lo_{view}:Int64}} "
-                f"AND toUnixTimestamp64Milli(window_start) <= {{now:Int64}} GROUP BY unit_code"
+                f"AND toUnixTimestamp64Milli(window_start) >= {{first_{view}:Int64}} "
+                f"AND toUnixTimestamp64Milli(window_start) <= {{last_{view}:Int64}} "
+                f"GROUP BY unit_code"
             )
         rows = self.sink.query_rows(" UNION ALL ".join(conditions), parameters=params)
         counts: dict[str, dict[str, list[int]]] = {}
@@ -302,7 +310,7 @@ class LiveTable:
             return {}
 
     def _query_trends(self, unit_codes: list[str], now_ms: int) -> dict[str, list[int]]:
-        first = window_start_ms(now_ms, "1m") - (TREND_MINUTES - 1) * MINUTE_MS
+        first = trend_starts(now_ms)[0]
         rows = self.sink.query_rows(
             f"SELECT unit_code, toUnixTimestamp64Milli(window_start), received "
             f"FROM {self.sink.database}.unit_window_rollup FINAL "
@@ -377,6 +385,8 @@ class LiveTable:
             return self._statuses_available, self._statuses
 
     def _query_statuses(self) -> tuple[bool, dict[str, UnitStatus]]:
+        """Rows of the status view as statuses read back: recorded texts, ``since_ms``, no
+        numbers (blocking; runs in the executor)."""
         db = self.sink.database
         columns = {
             str(name)
@@ -388,24 +398,27 @@ class LiveTable:
         }
         if not columns:
             return False, {}
-        label = "toString(status_label)" if "status_label" in columns else "NULL"
+        # A view made by an older schema may lack these columns: read them as empty.
+        label = "toString(status_label)" if "status_label" in columns else "''"
+        reason_code = "toString(reason_code)" if "reason_code" in columns else "''"
         rows = self.sink.query_rows(
             f"SELECT toString(unit_code), toString(status), "
-            f"if(isNull(reason), NULL, toString(reason)), "
+            f"if(isNull(reason), '', toString(reason)), "
             f"toUnixTimestamp64Milli(toDateTime64(since, 3)), "
-            f"toUnixTimestamp64Milli(toDateTime64(last_event_at, 3)), {label} "
+            f"toUnixTimestamp64Milli(toDateTime64(last_event_at, 3)), {label}, {reason_code} "
             f"FROM {db}.{STATUS_VIEW}"
         )
         return True, {
             str(code): UnitStatus(
                 unit_code=str(code),
                 status=str(status),
-                reason=None if reason is None else str(reason),
-                since_ms=None if since is None else int(since),
+                reason_code=str(decided_by),
                 last_event_at_ms=None if last is None else int(last),
-                label=None if text is None else str(text),
+                status_label=str(text),
+                reason=str(reason),
+                since_ms=None if since is None else int(since),
             )
-            for code, status, reason, since, last, text in rows
+            for code, status, reason, since, last, text, decided_by in rows
         }
 
     # -- rows ------------------------------------------------------------------------------
@@ -452,8 +465,8 @@ class LiveTable:
                 row.update(empty)
             status = statuses.get(unit.code)
             row["status"] = status.status if status else None
-            row["status_label"] = status.label if status else None
-            row["status_reason"] = status.reason if status else None
+            row["status_label"] = (status.status_label or None) if status else None
+            row["status_reason"] = (status.reason or None) if status else None
             row["status_since_ms"] = status.since_ms if status else None
             out.append(row)
         return out

@@ -1,21 +1,25 @@
 """Live per-unit numbers from the worker's in-memory windows: the JSON snapshot and the text
-summary printed by ``emc run``."""
+summary printed by ``emc run``.
+
+The numbers are the live view's (:mod:`streams.web.live`): the same per-view fields and latest
+receipt time, nested by view here instead of flattened into ``received_60m``….
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from streams.core.indicators import COUNTER_INDEX, rates
 from streams.core.pipeline import BatchProcessor
 from streams.core.registry import UnitRegistry
-from streams.core.rollup import NO_WATERMARK
 from streams.core.windows import ROLLING_VIEWS
+from streams.web.live import last_receipt_at_ms, view_numbers
 
 
 def live_snapshot(
     processor: BatchProcessor, registry: UnitRegistry, now_ms: int
 ) -> list[dict[str, Any]]:
-    """One dict per unit this worker holds state for: rolling counters and rates at ``now_ms``."""
+    """One dict per unit this worker holds state for: rolling counters and rates at instant
+    ``now_ms`` (epoch ms), one nested dict per :data:`~streams.core.windows.ROLLING_VIEWS` view."""
     rows: list[dict[str, Any]] = []
     held = set(processor.unit_table)
     for unit in registry.units:
@@ -26,18 +30,10 @@ def live_snapshot(
             "unit_code": unit.code,
             "name_vi": unit.name_vi,
             "kind": unit.kind,
-            "last_receipt_at_ms": None
-            if windows.watermark_ms == NO_WATERMARK
-            else windows.watermark_ms,
+            "last_receipt_at_ms": last_receipt_at_ms(windows),
         }
         for view in ROLLING_VIEWS:
-            counts = windows.rolling(view, now_ms)
-            row[view] = {
-                "received": int(counts[COUNTER_INDEX["received"]]),
-                "online": int(counts[COUNTER_INDEX["online"]]),
-                "remote": int(counts[COUNTER_INDEX["remote"]]),
-                **rates(counts),
-            }
+            row[view] = view_numbers(windows.rolling(view, now_ms))
         rows.append(row)
     return rows
 

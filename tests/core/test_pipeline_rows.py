@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from streams.core.events import EventType
+from streams.core.events import EventType, schema_field_names
 from streams.core.indicators import N_COUNTERS, RATES, rate_columns, rates
 from streams.core.pipeline import _EVENT_ROW_READERS, EVENT_FIELDS
-from streams.kafka.codec import load_schema
 
 
 def test_event_rows_match_reading_each_field() -> None:
     for kind in EventType:
-        names = [f["name"] for f in load_schema(kind)["fields"]]
+        names = list(schema_field_names(kind))
         event = {name: f"{kind.value}:{name}" for name in names}
         expected = tuple(event.get(name) for name in EVENT_FIELDS[1:])
         assert _EVENT_ROW_READERS[kind](event) == expected

@@ -39,13 +39,13 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from bench.procs import worker_env
+from bench.procs import WorkerProcess
 from streams.core.events import EventType
-from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.broker import EmbeddedBroker
 from streams.kafka.produce import EventProducer
 from streams.kafka.topics import ensure_topics
 from tests.health.test_imports import CATALOGUE_HEADER, emc, write_xlsx
-from tests.integration.fixtures import EMC, WorkerProcess, query_json
+from tests.integration.fixtures import query_json
 
 pytestmark = pytest.mark.integration
 
@@ -240,70 +240,33 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "through_worker": through_worker,
         }
     finally:
-        if worker is not None and worker.proc.poll() is None:
-            worker.proc.kill()
-            worker.proc.wait(10)
+        if worker is not None:
+            worker.kill()
         broker.stop()
 
 
 def start_worker(bootstrap: str, data: Path, **overrides: str) -> WorkerProcess:
     """An `emc worker` child on ``data`` whose readiness is checked with the test's token
     (the worker's web server may require one)."""
-    port = free_port()
-    env = worker_env(
+    worker = WorkerProcess.start(
         bootstrap,
         data,
         "emc-health-test",
-        port,
-        **{
-            "EMC_WEB__TOKENS": f"national={TOKEN}",
-            "EMC_TOKEN": TOKEN,
-            "EMC_STREAM__BATCH_WITHIN_S": "0.2",
-            **overrides,
-        },
+        token=TOKEN,
+        log_name="worker.log",
+        **{"EMC_TOKEN": TOKEN, "EMC_STREAM__BATCH_WITHIN_S": "0.2", **overrides},
     )
-    data.mkdir(parents=True, exist_ok=True)
-    log_path = data / "worker.log"
-    proc = subprocess.Popen(
-        [*EMC, "worker"], env=env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT
-    )
-    worker = WorkerProcess(proc=proc, env=env, web_port=port, log_path=log_path)
     try:
-        wait_ready(worker)
+        worker.wait_ready(timeout_s=90.0)
     except BaseException:
-        proc.kill()
-        proc.wait(10)
+        worker.kill()
         raise
     return worker
 
 
-def wait_ready(worker: Any, timeout_s: float = 90.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if worker.proc.poll() is not None:
-            raise AssertionError(f"worker exited early:\n{worker.log()}")
-        try:
-            call(worker, "GET", "/emc/progress")
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"worker not ready:\n{worker.log()}")
-
-
-def wait_consumed(worker: Any, n: int, timeout_s: float = 180.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    progress: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        progress = call(worker, "GET", "/emc/progress")
-        if progress.get("consumed", 0) >= n:
-            time.sleep(1.0)  # the batch in hand reaches ClickHouse
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"consumed {progress} of {n}:\n{worker.log()}")
+def wait_consumed(worker: WorkerProcess, n: int, timeout_s: float = 180.0) -> None:
+    worker.wait_consumed(n, timeout_s)
+    time.sleep(1.0)  # the batch in hand reaches ClickHouse
 
 
 def test_each_status_from_real_events(run: dict[str, Any]) -> None:
@@ -539,6 +502,4 @@ def test_timer_marks_a_silent_unit_and_brings_it_back(broker_factory: Any, tmp_p
         assert got[-1]["from_ms"] >= back and got[-1]["to_ms"] is None
         assert worker.stop() == 0, worker.log()
     finally:
-        if worker.proc.poll() is None:
-            worker.proc.kill()
-            worker.proc.wait(10)
+        worker.kill()

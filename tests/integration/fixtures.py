@@ -2,96 +2,27 @@
 
 Each test gets its own broker (so its own topics) and its own data directory (so its own
 ClickHouse engine). ClickHouse is read with `emc query` in a child process once the worker has
-stopped: chdb allows one data path per process.
+stopped: chdb allows one data path per process. The worker and ClickHouse processes are the
+bench's harness (bench/procs.py: WorkerProcess, ClickHouseServer).
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.procs import ClickHouseServer, worker_env
-from streams.kafka.broker import EmbeddedBroker, free_port
+from bench.procs import EMC, ClickHouseServer, WorkerProcess
+from streams.kafka.broker import EmbeddedBroker
 from streams.kafka.topics import ensure_topics
 
-EMC = [sys.executable, "-m", "streams.cli"]
 TEST_NATIONAL_TOKEN = "emc-test-national-token"
 """A national token every test worker accepts (EMC_WEB__TOKENS); the web server needs one."""
-
-
-@dataclass
-class WorkerProcess:
-    """An `emc worker` child process and how to talk to it."""
-
-    proc: subprocess.Popen[bytes]
-    env: dict[str, str]
-    web_port: int
-    log_path: Path
-
-    def progress(self) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.web_port}/emc/progress",
-            headers={"Authorization": f"Bearer {TEST_NATIONAL_TOKEN}"},
-        )
-        with urllib.request.urlopen(request, timeout=2) as resp:
-            return json.loads(resp.read())  # type: ignore[no-any-return]
-
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited early:\n{self.log()}")
-            try:
-                self.progress()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"worker not ready in {timeout_s} s:\n{self.log()}")
-
-    def wait_consumed(self, n: int, timeout_s: float = 90.0) -> dict[str, Any]:
-        """Wait until the worker has processed at least ``n`` messages (and a little longer)."""
-        deadline = time.monotonic() + timeout_s
-        last: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited:\n{self.log()}")
-            try:
-                last = self.progress()
-            except OSError:
-                last = {}
-            if last.get("consumed", 0) >= n:
-                return last
-            time.sleep(0.2)
-        raise AssertionError(f"worker consumed {last} of {n} in {timeout_s} s:\n{self.log()}")
-
-    def alive(self) -> None:
-        """Raise if the worker process has exited."""
-        if self.proc.poll() is not None:
-            raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                raise AssertionError(f"worker did not stop on {sig}:\n{self.log()}") from None
-        return self.proc.returncode
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
 
 
 def wait_committed(
@@ -180,7 +111,8 @@ def clickhouse_factory(tmp_path: Path) -> Iterator[Callable[[], ClickHouseServer
 
 @pytest.fixture
 def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start `emc worker` child processes; any still running are killed after the test."""
+    """Start `emc worker` child processes (ready: the web server answers); any still running
+    are killed after the test."""
     started: list[WorkerProcess] = []
 
     def make(
@@ -189,34 +121,18 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         group_id: str = "emc-test",
         **env_overrides: str,
     ) -> WorkerProcess:
-        data = data_dir or tmp_path / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        env = worker_env(
+        worker = WorkerProcess.start(
             broker.bootstrap_servers,
-            data,
+            data_dir or tmp_path / "data",
             group_id,
-            port,
-            **{
-                "EMC_STREAM__BATCH_WITHIN_S": "0.2",
-                "EMC_WEB__TOKENS": f"national={TEST_NATIONAL_TOKEN}",
-                **env_overrides,
-            },
+            token=TEST_NATIONAL_TOKEN,
+            log_name=f"worker-{len(started)}.log",
+            **{"EMC_STREAM__BATCH_WITHIN_S": "0.2", **env_overrides},
         )
-        log_path = data / f"worker-{len(started)}.log"
-        proc = subprocess.Popen(
-            [*EMC, "worker"],
-            env=env,
-            stdout=log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        worker = WorkerProcess(proc=proc, env=env, web_port=port, log_path=log_path)
         started.append(worker)
-        worker.wait_ready()
+        worker.wait_ready(timeout_s=60.0)
         return worker
 
     yield make
     for worker in started:
-        if worker.proc.poll() is None:
-            worker.proc.kill()
-            worker.proc.wait(10)
+        worker.kill()

@@ -1,7 +1,7 @@
 """An independent reference model of the rollups: plain Python over the full list of events.
 
 It shares no code with the pipeline: windows, counters and rates are computed here from the
-definitions in domain.md, for streams where nothing is late (every event within the allowed
+definitions in docs/domain.md, for streams where nothing is late (every event within the allowed
 lateness of every window), so that the final rollups do not depend on how the stream was
 batched, ordered, duplicated, crashed or rebalanced.
 """

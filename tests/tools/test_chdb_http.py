@@ -1,7 +1,8 @@
 """tools.chdb_http: a real ClickHouse HTTP endpoint over the embedded engine.
 
-Servers run as child processes (``python -m tools.chdb_http``): chdb allows one data path per
-process, and the test process may host other engines. Clients are unmodified clickhouse-connect
+Servers run as child processes (``python -m tools.chdb_http``, started by the bench's
+:class:`bench.procs.ClickHouseServer`): chdb allows one data path per process, and the test
+process may host other engines. Clients are unmodified clickhouse-connect
 HTTP clients and the project's own ClickHouseSink.
 """
 
@@ -9,10 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import zlib
@@ -26,65 +23,19 @@ import lz4.frame
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
+from bench.procs import ClickHouseServer
 from sinks.clickhouse import ClickHouseSink
 from sinks.errors import SinkUnavailableError
 from sinks.schema import EVENT_COLUMNS, ROLLUP_COLUMNS
 from streams.core.rows import RowBatch
-from streams.kafka.broker import free_port
 from tools.chdb_http import _QUERY, _Decoder, _InsertHead, _split_insert
 
 VN = timezone(timedelta(hours=7))
 
 
-class ServerProcess:
-    """``python -m tools.chdb_http`` in a child process."""
-
-    def __init__(
-        self, path: Path, port: int, log_path: Path, *extra: str, env: dict[str, str] | None = None
-    ) -> None:
-        self.path, self.port, self.log_path, self.extra = path, port, log_path, extra
-        self.env = {**os.environ, **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 20.0) -> ServerProcess:
-        cmd = [sys.executable, "-m", "tools.chdb_http", "--path", str(self.path)]
-        cmd += ["--port", str(self.port), *self.extra]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
-                    if resp.read() == b"Ok.\n":
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"server not ready in {timeout_s} s:\n{self.log_path.read_text()}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "chdb", free_port(), tmp_path / "server.log").start()
+def server(tmp_path: Path) -> Iterator[ClickHouseServer]:
+    proc = ClickHouseServer(tmp_path / "chdb").start()
     try:
         yield proc
     finally:
@@ -128,7 +79,7 @@ def _columns(n: int, version: int, start: int = 0) -> list[list[Any]]:
 
 
 @pytest.mark.integration
-def test_clickhouse_connect_through_kill_and_restart(server: ServerProcess) -> None:
+def test_clickhouse_connect_through_kill_and_restart(server: ClickHouseServer) -> None:
     client = clickhouse_connect.get_client(host="127.0.0.1", port=server.port)
     assert client.command("CREATE DATABASE IF NOT EXISTS emc_http") is not None
     client.command(TABLE_DDL)
@@ -192,8 +143,8 @@ def _value(name: str, kind: str, given: dict[str, Any], at: int) -> Any:
 
 
 @pytest.mark.integration
-def test_project_sink_ddl_and_writes_go_through(server: ServerProcess) -> None:
-    sink = ClickHouseSink(dsn=server.url, database="emc_t")
+def test_project_sink_ddl_and_writes_go_through(server: ClickHouseServer) -> None:
+    sink = ClickHouseSink(dsn=server.dsn, database="emc_t")
     sink.ensure_schema()
     sink.ensure_schema()  # idempotent
     at = int(datetime(2026, 3, 2, 8, 30, tzinfo=VN).timestamp() * 1000)
@@ -238,7 +189,7 @@ def test_project_sink_ddl_and_writes_go_through(server: ServerProcess) -> None:
 
 
 @pytest.mark.integration
-def test_sessions_settings_and_raw_http(server: ServerProcess) -> None:
+def test_sessions_settings_and_raw_http(server: ClickHouseServer) -> None:
     a = clickhouse_connect.get_client(host="127.0.0.1", port=server.port, compress=False)
     b = clickhouse_connect.get_client(host="127.0.0.1", port=server.port, compress="gzip")
     setting = "SELECT value FROM system.settings WHERE name = 'max_threads'"
@@ -256,40 +207,35 @@ def test_sessions_settings_and_raw_http(server: ServerProcess) -> None:
     b.insert("s1.t", [[1, 2, 3], ["a", "b", "c"]], ["x", "s"], column_oriented=True)  # gzip
     assert a.command("SELECT sum(x) FROM t") == 6
 
-    status, headers, body = _http(f"{server.url}/ping")
+    status, headers, body = _http(f"{server.dsn}/ping")
     assert (status, body) == (200, b"Ok.\n")
-    status, headers, body = _http(f"{server.url}/?query=SELECT%201%2C%20%27x%27")
+    status, headers, body = _http(f"{server.dsn}/?query=SELECT%201%2C%20%27x%27")
     assert (status, body) == (200, b"1\tx\n")
     assert headers["X-ClickHouse-Format"] == "TabSeparated"
     assert headers["X-ClickHouse-Timezone"] and headers["X-ClickHouse-Query-Id"]
     assert "read_rows" in headers["X-ClickHouse-Summary"]
-    status, headers, body = _http(f"{server.url}/?query=DROP%20TABLE%20s1.t")  # GET
+    status, headers, body = _http(f"{server.dsn}/?query=DROP%20TABLE%20s1.t")  # GET
     assert status == 500 and headers["X-ClickHouse-Exception-Code"] == "164"
     status, headers, body = _http(
-        f"{server.url}/?query=INSERT%20INTO%20s1.t%20FORMAT%20CSV",
+        f"{server.dsn}/?query=INSERT%20INTO%20s1.t%20FORMAT%20CSV",
         data=lz4.frame.compress(b"4,d\n") + lz4.frame.compress(b'5,"e"\n'),
         headers={"Content-Encoding": "lz4"},
     )
     assert status == 200, body
     status, headers, body = _http(
-        f"{server.url}/?default_format=JSONCompact&param_m=3",
+        f"{server.dsn}/?default_format=JSONCompact&param_m=3",
         data=b"SELECT x FROM s1.t WHERE x > {m:UInt32} ORDER BY x",
     )
     assert status == 200 and json.loads(body)["data"] == [[4], [5]]
-    status, headers, body = _http(f"{server.url}/", data=b"SELECT * FROM s1.nope")
+    status, headers, body = _http(f"{server.dsn}/", data=b"SELECT * FROM s1.nope")
     assert status == 404 and headers["X-ClickHouse-Exception-Code"] == "60"
     assert body.startswith(b"Code: 60. DB::Exception:") and b"(version " in body
 
 
 @pytest.mark.integration
 def test_authentication(tmp_path: Path) -> None:
-    proc = ServerProcess(
-        tmp_path / "chdb",
-        free_port(),
-        tmp_path / "server.log",
-        "--user",
-        "emc",
-        env={"CHDB_HTTP_PASSWORD": "s3cret"},
+    proc = ClickHouseServer(
+        tmp_path / "chdb", args=("--user", "emc"), env={"CHDB_HTTP_PASSWORD": "s3cret"}
     ).start()
     try:
         good = clickhouse_connect.get_client(
@@ -301,10 +247,10 @@ def test_authentication(tmp_path: Path) -> None:
                 host="127.0.0.1", port=proc.port, username="emc", password="wrong"
             )
         assert "516" in str(refused.value) and "AUTHENTICATION_FAILED" in str(refused.value)
-        status, headers, _ = _http(f"{proc.url}/?query=SELECT%201")
+        status, headers, _ = _http(f"{proc.dsn}/?query=SELECT%201")
         assert status == 403 and headers["X-ClickHouse-Exception-Code"] == "516"
         status, _, body = _http(
-            f"{proc.url}/?query=SELECT%202",
+            f"{proc.dsn}/?query=SELECT%202",
             headers={"X-ClickHouse-User": "emc", "X-ClickHouse-Key": "s3cret"},
         )
         assert (status, body) == (200, b"2\n")
