@@ -101,7 +101,8 @@ class StreamSettings(BaseModel):
 class HealthSettings(BaseModel):
     """Connection health: the working calendar and the thresholds of the status rules.
 
-    The rules and their order are in docs/domain.md ("Connection status"); streams/health/ applies them.
+    The rules and their order are in docs/domain.md ("Connection status"); streams/health/
+    applies them.
     """
 
     silence_working_hours: float = Field(default=24.0, gt=0)

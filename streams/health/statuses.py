@@ -1,8 +1,8 @@
 """The connection statuses of seed 001's appendix and the reasons given for them.
 
-The rules themselves run in ClickHouse (:mod:`streams.health.sql`), in docs/domain.md's order; the first
-that matches is the unit's status. This module names the statuses (a stable code plus the exact
-Vietnamese label of the letter) and turns the measured numbers into a readable reason.
+The rules themselves run in ClickHouse (:mod:`streams.health.sql`), in docs/domain.md's order;
+the first that matches is the unit's status. This module names the statuses (a stable code plus
+the exact Vietnamese label of the letter) and turns the measured numbers into a readable reason.
 """
 
 from __future__ import annotations
