@@ -77,24 +77,6 @@ class DossierState:
     def open(self) -> bool:
         return self.received_ms is not None and self.finished_ms is None and not self.closed
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "i": self.ids,
-            "r": self.received_ms,
-            "d": self.due_ms,
-            "o": self.online,
-            "l": self.level,
-            "c": self.counted,
-            "s": [self.stage, self.stage_ms],
-            "x": self.closed,
-            "f": self.finished_ms,
-            "om": self.overdue_marked,
-            "ob": self.overdue_bits,
-            "p": [[p.kind, p.event, p.encoding, p.partition, p.offset] for p in self.pending],
-            "g": self.flagged,
-            "t": self.last_ms,
-        }
-
     def to_list(self) -> list[Any]:
         """The fields as a JSON-ready array, in declaration order (the stored form)."""
         return [

@@ -152,10 +152,6 @@ class RowBatch:
     overdue: list[list[Any]] = field(default_factory=lambda: _columns(OVERDUE_LAYOUT))
 
     @property
-    def event_rows(self) -> int:
-        return len(self.events[0])
-
-    @property
     def rollup_rows(self) -> int:
         return len(self.rollups[0])
 

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from streams.core.errors import ConfigError
-from streams.core.localtime import local_date, local_midnight_ms
+from streams.core.localtime import local_midnight_ms
 from streams.settings import HealthSettings, Settings
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -154,20 +154,3 @@ class WorkingCalendar:
     ) -> list[CalendarDay]:
         """Every local date from ``first`` through ``last`` inclusive."""
         return [self.day(first + timedelta(days=n)) for n in range((last - first).days + 1)]
-
-    def working_ms_between(self, start_ms: int, end_ms: int) -> int:
-        """Office-hours milliseconds inside ``[start_ms, end_ms)`` (epoch ms, UTC).
-
-        The reference the SQL of :mod:`streams.health.sql` is checked against.
-        """
-        if end_ms <= start_ms:
-            return 0
-        total = 0
-        day = local_date(start_ms)
-        last = local_date(end_ms)
-        while day <= last:
-            entry = self.day(day)
-            if entry.working:
-                total += max(0, min(end_ms, entry.close_ms) - max(start_ms, entry.open_ms))
-            day += timedelta(days=1)
-        return total

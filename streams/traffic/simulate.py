@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from streams.core.events import Event, EventType
-from streams.core.localtime import LOCAL_OFFSET_MS, MS_PER_DAY
+from streams.core.localtime import local_day_number
 from streams.core.registry import Unit, UnitRegistry
 
 SECOND_MS = 1_000
@@ -693,7 +693,7 @@ class LifecycleSimulator:
 
     def _valid_units(self, ts_ms: int) -> tuple[list[str], list[float]]:
         """Codes valid at ``ts_ms`` and their cumulative weights (cached per local day)."""
-        day = (ts_ms + LOCAL_OFFSET_MS) // MS_PER_DAY
+        day = local_day_number(ts_ms)
         cache = self._day_cache
         if cache is None or cache[0] != day:
             valid = [u.code for u in self.registry.valid_at(ts_ms)]

@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 
 from streams.core.errors import ConfigError
-from streams.core.registry import (
-    HEADER,
-    Unit,
-    UnitRegistry,
-    default_units_path,
-    local_date,
-    local_midnight_ms,
-)
+from streams.core.localtime import local_date, local_midnight_ms
+from streams.core.registry import HEADER, Unit, UnitRegistry, default_units_path
 
 HEADER_LINE = ",".join(HEADER)
 

@@ -13,7 +13,8 @@ from fastavro import parse_schema
 from fastavro.validation import validate
 
 from streams.core.events import Event, EventType, schema_path
-from streams.core.registry import Unit, UnitRegistry, default_units_path, local_midnight_ms
+from streams.core.localtime import local_midnight_ms
+from streams.core.registry import Unit, UnitRegistry, default_units_path
 from streams.traffic.simulate import LifecycleSimulator, SimulationProfile, generate
 
 START_MS = local_midnight_ms(date(2024, 3, 4)) + 8 * 3_600_000  # a Monday, 08:00 local

@@ -25,9 +25,11 @@ from streams.core.pipeline import BatchProcessor
 from streams.core.registry import UnitRegistry
 from streams.core.rollup import Lateness, UnitWindows
 from streams.core.windows import MINUTE_MS, ROLLING_VIEWS
+from streams.health.statuses import STATUS_LABELS, UnitStatus
 from streams.kafka.codec import Codec, encode_json
 from streams.settings import Settings, WebSettings
-from streams.web.live import view_counts
+from streams.web.live import status_json, view_counts
+from streams.web.openapi import openapi_document
 from streams.web.server import attach
 from tests.web.helpers import HA_NOI, NATIONAL, TOKENS_ENV, receipt, registry_with
 
@@ -50,6 +52,30 @@ def test_view_counts_equal_the_core_rolling_views() -> None:
     assert len(trend) == 60
     minute = now // MINUTE_MS * MINUTE_MS
     assert trend[-1] == int(windows.buckets.get(("1m", minute), np.zeros(N_COUNTERS))[0])
+
+
+def test_status_json_is_the_documented_status_row() -> None:
+    read_back = UnitStatus(
+        "HA_NOI",
+        "interrupted",
+        "silent_working_hours",
+        1_700_000_000_000,
+        reason="Không có sự kiện trong 26.8 giờ làm việc",
+        since_ms=1_699_000_000_000,
+    )
+    assert status_json(read_back) == {
+        "unit_code": "HA_NOI",
+        "status": "interrupted",
+        "status_label": STATUS_LABELS["interrupted"],
+        "reason": "Không có sự kiện trong 26.8 giờ làm việc",
+        "since_ms": 1_699_000_000_000,
+        "last_event_at_ms": None,
+    }
+    schema = openapi_document()["components"]["schemas"]["Status"]
+    assert list(status_json(read_back)) == list(schema["properties"])
+    # Texts not recorded are served as null, not "".
+    bare = status_json(UnitStatus("HA_NOI", "not_a_status", "", None))
+    assert (bare["status_label"], bare["reason"]) == (None, None)
 
 
 def _process(processor: BatchProcessor, sink: ClickHouseSink, events: list[dict[str, Any]]) -> None:
