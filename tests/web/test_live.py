@@ -69,7 +69,7 @@ def test_status_json_is_the_documented_status_row() -> None:
         "status_label": STATUS_LABELS["interrupted"],
         "reason": "Không có sự kiện trong 26.8 giờ làm việc",
         "since_ms": 1_699_000_000_000,
-        "last_event_at_ms": None,
+        "last_event_at_ms": 1_700_000_000_000,
     }
     schema = openapi_document()["components"]["schemas"]["Status"]
     assert list(status_json(read_back)) == list(schema["properties"])
