@@ -22,8 +22,8 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check streams sinks tests
-	$(BIN)/ruff format --check streams sinks tests
+	$(BIN)/ruff check streams sinks bench tools tests
+	$(BIN)/ruff format --check streams sinks bench tools tests
 	$(BIN)/mypy
 
 unit: $(STAMP)
@@ -40,4 +40,4 @@ bench-venv:
 	.venv-bench/bin/python -m pip install --quiet -r bench/requirements-peer.txt
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-bench var .pytest_cache .mypy_cache .ruff_cache .hypothesis
