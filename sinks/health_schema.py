@@ -22,7 +22,9 @@ time); calendar dates (``Date``) are local dates.
 
 from __future__ import annotations
 
-TZ = "Asia/Ho_Chi_Minh"
+from streams.core.localtime import ZONE_NAME
+
+TZ = ZONE_NAME
 TS = f"DateTime64(3, '{TZ}')"
 
 UNIT_COLUMNS: tuple[str, ...] = (

@@ -33,12 +33,13 @@ from typing import Any
 
 from sinks.clickhouse import ClickHouseSink
 from sinks.health_schema import CALENDAR_COLUMNS, HISTORY_COLUMNS, UNIT_COLUMNS
+from streams.core.localtime import ZONE_NAME
 from streams.core.registry import UnitRegistry
 from streams.health.calendar import WorkingCalendar
 from streams.health.statuses import STATUS_LABELS, UnitStatus
 from streams.settings import HealthSettings
 
-AT = "fromUnixTimestamp64Milli({at_ms:Int64}, 'Asia/Ho_Chi_Minh')"
+AT = f"fromUnixTimestamp64Milli({{at_ms:Int64}}, '{ZONE_NAME}')"
 """The evaluation instant inside the SQL (a query parameter, epoch ms)."""
 
 
