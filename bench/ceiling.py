@@ -1,9 +1,13 @@
-"""The ceiling: a bare confluent-kafka consumer that decodes every message and counts per unit.
+"""The ceiling: a bare confluent-kafka consumer, in two lines.
 
-No state, no windows, no sink: the most a Python process can do with these messages here.
-Run as ``python -m bench.ceiling BOOTSTRAP GROUP N`` (a child process, so its CPU and
-memory are its own); prints one JSON object: messages read, decode errors, events/s from the
-first message read to the last, CPU seconds and peak RSS.
+- ``decode``: decodes every message with the project's codec and counts per unit — no state, no
+  windows, no sink: the most a Python process can do with these messages here;
+- ``consume``: only reads the messages (their value length is summed, so each one is touched) —
+  what the broker and the client alone allow, so the gap to ``decode`` is the codec's cost.
+
+Run as ``python -m bench.ceiling BOOTSTRAP GROUP N [decode|consume]`` (a child process, so its
+CPU and memory are its own); prints one JSON object: messages read, decode errors, events/s from
+the first message read to the last, CPU seconds and peak RSS.
 """
 
 from __future__ import annotations
@@ -22,9 +26,13 @@ from streams.kafka.codec import Codec
 
 
 def run(
-    bootstrap: str, group_id: str, expected: int, timeout_s: float = 600.0
+    bootstrap: str, group_id: str, expected: int, mode: str = "decode", timeout_s: float = 600.0
 ) -> dict[str, object]:
-    """Read ``expected`` messages from the four lifecycle topics; figures as a dict."""
+    """Read ``expected`` messages from the four lifecycle topics (``mode``: ``decode`` or
+    ``consume``); figures as a dict."""
+    if mode not in ("decode", "consume"):
+        raise ValueError(f"mode must be decode or consume, not {mode!r}")
+    decode = mode == "decode"
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -46,7 +54,7 @@ def run(
     )
     codec = Codec()
     per_unit: Counter[str] = Counter()
-    read = errors = skipped = 0
+    read = errors = skipped = value_bytes = 0
     first = last = 0.0
     deadline = time.monotonic() + timeout_s
     while read < expected and time.monotonic() < deadline:
@@ -62,6 +70,9 @@ def run(
             if msg.error() or topic is None or value is None:
                 continue
             read += 1
+            if not decode:
+                value_bytes += len(value)
+                continue
             try:
                 event = codec.decode(TYPE_BY_TOPIC[topic], value)
             except DecodeError:
@@ -75,7 +86,9 @@ def run(
 
     sample = proc_sample(os.getpid())
     return {
+        "mode": mode,
         "messages": read,
+        "value_bytes": value_bytes,
         "decode_errors": errors,
         "units": len(per_unit),
         "elapsed_s": round(elapsed, 3),
@@ -86,4 +99,5 @@ def run(
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(sys.argv[1], sys.argv[2], int(sys.argv[3]))), flush=True)
+    mode = sys.argv[4] if len(sys.argv) > 4 else "decode"
+    print(json.dumps(run(sys.argv[1], sys.argv[2], int(sys.argv[3]), mode)), flush=True)

@@ -23,10 +23,11 @@ What is measured, exactly:
   which the group's committed offset passed the message − produce time: an upper bound, since
   the rows were inserted before the commit. Duplicates (not stored) are not in either figure.
 - **Ceiling**, **Faust floor** and **peer**: child processes reading the same topics afresh
-  (:mod:`.ceiling`: bare consumer + decode; :mod:`.faust_floor`: a Faust agent on the topics
-  with an empty ``take_events`` body; :mod:`.core`: the pipeline on plain dicts, no Faust/Kafka/
-  ClickHouse; :mod:`.peer`: Quix Streams). Each times its first message (or
-  batch) to its last; the worker's figure also includes the last ClickHouse insert and commit.
+  (:mod:`.ceiling`: bare consumer, consume only and consume + decode; :mod:`.faust_floor`: a
+  Faust agent on the topics with an empty ``take_events`` body; :mod:`.core`: the pipeline on
+  plain dicts, no Faust/Kafka/ClickHouse; :mod:`.peer`: Quix Streams). Each times its first
+  message (or batch) to its last; the worker's figure also includes the last ClickHouse insert
+  and commit.
 """
 
 from __future__ import annotations
@@ -298,11 +299,16 @@ def reference_phase(
         bootstrap = broker.bootstrap_servers
         create_topics(bootstrap, partitions)
         produce_all(bootstrap, workload.messages)
-        out["ceiling"] = _child_json(
-            [sys.executable, "-m", "bench.ceiling", bootstrap, "bench-ceiling", str(n)],
+        out["ceiling_consume"] = _child_json(
+            [sys.executable, "-m", "bench.ceiling", bootstrap, "bench-consume", str(n), "consume"],
             timeout_s,
         )
-        say(f"  ceiling: {out['ceiling'].get('events_per_s')} events/s")
+        say(f"  ceiling, consume only: {out['ceiling_consume'].get('events_per_s')} events/s")
+        out["ceiling"] = _child_json(
+            [sys.executable, "-m", "bench.ceiling", bootstrap, "bench-ceiling", str(n), "decode"],
+            timeout_s,
+        )
+        say(f"  ceiling, consume + decode: {out['ceiling'].get('events_per_s')} events/s")
         if faust_floor:
             out["faust_floor"] = _child_json(
                 [sys.executable, "-m", "bench.faust_floor", bootstrap, "bench-floor",

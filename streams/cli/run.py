@@ -17,15 +17,29 @@ from streams.settings import Settings
 
 
 @click.command()
-def worker() -> None:
+@click.option(
+    "--processes",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes in one consumer group (one core each; >1 needs a ClickHouse server).",
+)
+def worker(processes: int) -> None:
     """Run the Faust worker against EMC_KAFKA__BOOTSTRAP_SERVERS and EMC_CLICKHOUSE__DSN.
 
     SIGTERM or Ctrl-C finishes the batch in hand (ClickHouse first, then offsets) and exits.
     """
+    from streams.worker.processes import run_processes
     from streams.worker.runner import run_worker
 
+    settings = load_settings()
     try:
-        run_worker(load_settings())
+        if processes == 1:
+            run_worker(settings)
+        else:
+            code = run_processes(settings, processes)
+            if code:
+                raise SystemExit(code)
     except EmcError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -42,6 +42,9 @@ def test_bench_quick_json(tmp_path: Path) -> None:
     assert ceiling["messages"] == 2000
     assert ceiling["decode_errors"] == 0
     assert ceiling["units"] == workload["units"]
+    consume_only = run_json["ceiling_consume"]
+    assert consume_only["mode"] == "consume" and consume_only["messages"] == 2000
+    assert consume_only["value_bytes"] > 2000 * 50  # every message's value was read
     assert run_json["faust_floor"]["messages"] == 2000
     assert run_json["core"]["messages"] == 2000
     assert run_json["core"]["accepted"] == worker["accepted"]
