@@ -39,8 +39,10 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
             "consume-only ev/s",
             "ceiling ev/s",
             "÷ ceiling",
-            "peer ev/s",
-            "÷ peer",
+            "Quix ev/s",
+            "÷ Quix",
+            "Bytewax ev/s",
+            "÷ Bytewax",
             "Faust floor ev/s",
             "core ev/s",
             "in ClickHouse",
@@ -50,6 +52,7 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
             worker = run["worker"]
             ceiling = run.get("ceiling") or {}
             peer = run.get("peer") or {}
+            bytewax = run.get("peer_bytewax") or {}
             ch = worker.get("clickhouse", {})
             table.add_row(
                 encoding,
@@ -62,6 +65,8 @@ def render(results: dict[str, Any], console: Console | None = None) -> None:
                 _ratio(worker["events_per_s"], ceiling.get("events_per_s")),
                 _num(peer.get("events_per_s")) if peer else results.get("peer_skipped", "—"),
                 _ratio(worker["events_per_s"], peer.get("events_per_s")),
+                _num(bytewax.get("events_per_s")) if bytewax else results.get("peer_skipped", "—"),
+                _ratio(worker["events_per_s"], bytewax.get("events_per_s")),
                 _num((run.get("faust_floor") or {}).get("events_per_s")),
                 _num((run.get("core") or {}).get("events_per_s")),
                 f"{_num(ch.get('events'))} of {_num(worker['accepted'])} accepted",

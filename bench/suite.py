@@ -25,9 +25,9 @@ What is measured, exactly:
 - **Ceiling**, **Faust floor** and **peer**: child processes reading the same topics afresh
   (:mod:`.ceiling`: bare consumer, consume only and consume + decode; :mod:`.faust_floor`: a
   Faust agent on the topics with an empty ``take_events`` body; :mod:`.core`: the pipeline on
-  plain dicts, no Faust/Kafka/ClickHouse; :mod:`.peer`: Quix Streams). Each times its first
-  message (or batch) to its last; the worker's figure also includes the last ClickHouse insert
-  and commit.
+  plain dicts, no Faust/Kafka/ClickHouse; :mod:`.peer`: Quix Streams; :mod:`.peer_bytewax`:
+  Bytewax). Each times its first message (or batch, or for Bytewax the dataflow's start) to its
+  last; the worker's figure also includes the last ClickHouse insert and commit.
 """
 
 from __future__ import annotations
@@ -324,6 +324,11 @@ def reference_phase(
                 timeout_s, log=workdir / "peer.log",
             )  # fmt: skip
             say(f"  peer (Quix Streams): {out['peer'].get('events_per_s')} events/s")
+            out["peer_bytewax"] = _child_json(
+                [peer_python, "-m", "bench.peer_bytewax", bootstrap, "bench-bytewax", str(n)],
+                timeout_s, log=workdir / "peer-bytewax.log",
+            )  # fmt: skip
+            say(f"  peer (Bytewax): {out['peer_bytewax'].get('events_per_s')} events/s")
     if core_batch:
         out["core"] = _child_json(
             [sys.executable, "-m", "bench.core", workload.encoding, str(n),

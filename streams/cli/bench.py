@@ -44,10 +44,10 @@ def _import_bench() -> None:
     importlib.invalidate_caches()
 
 
-def _has_quix(python: Path) -> bool:
+def _has_peers(python: Path) -> bool:
     if not python.exists():
         return False
-    probe = subprocess.run([str(python), "-c", "import quixstreams"], capture_output=True)
+    probe = subprocess.run([str(python), "-c", "import quixstreams, bytewax"], capture_output=True)
     return probe.returncode == 0
 
 
@@ -56,9 +56,9 @@ def _bench_python(create: bool, say: Any) -> tuple[str | None, str | None, str]:
     it) from PEER_REQUIREMENTS if asked."""
     python = BENCH_VENV / "bin" / "python"
     spy = BENCH_VENV / "bin" / "py-spy"
-    if create and not _has_quix(python):
+    if create and not _has_peers(python):
         say(f"installing {PEER_REQUIREMENTS.relative_to(REPO_ROOT)} into {BENCH_VENV} for the "
-            "Quix Streams peer and py-spy (one time, ~1 min)")  # fmt: skip
+            "Quix Streams and Bytewax peers and py-spy (one time, ~1 min)")  # fmt: skip
         try:
             if not python.exists():
                 base = getattr(sys, "_base_executable", sys.executable)
@@ -76,8 +76,12 @@ def _bench_python(create: bool, say: Any) -> tuple[str | None, str | None, str]:
             return None, None, f"could not create {BENCH_VENV}: {exc}{tail}"
     if not python.exists():
         return None, None, f"no {BENCH_VENV} (run without --no-peer, or make bench-venv)"
-    if not _has_quix(python):
-        return None, str(spy) if spy.exists() else None, "quixstreams missing in .venv-bench"
+    if not _has_peers(python):
+        return (
+            None,
+            str(spy) if spy.exists() else None,
+            "quixstreams or bytewax missing in .venv-bench",
+        )
     return str(python), str(spy) if spy.exists() else None, ""
 
 
@@ -97,7 +101,7 @@ def _bench_python(create: bool, say: Any) -> tuple[str | None, str | None, str]:
               help="Events/s of the latency run.")  # fmt: skip
 @click.option("--latency-s", type=float, default=None, help="Latency run length [30; quick 10].")
 @click.option("--no-latency", is_flag=True)
-@click.option("--no-peer", is_flag=True, help="Skip the Quix Streams line.")
+@click.option("--no-peer", is_flag=True, help="Skip the peer lines (Quix Streams, Bytewax).")
 @click.option("--no-ceiling", is_flag=True, help="Skip the bare-consumer line.")
 @click.option("--profile", "profile_dir", type=click.Path(path_type=Path), default=None,
               help="py-spy the worker during each throughput run; raw stacks go here.")  # fmt: skip
