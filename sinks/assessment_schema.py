@@ -32,8 +32,7 @@ RECEIPT_TUPLE = (
 """received_at, procedure_code, procedure_level, channel, submitter_type, via_national_portal,
 due_at, fee_payment, postal_return."""
 RESULT_TUPLE = (
-    f"Tuple(Nullable({TS}), Nullable(Bool), Nullable(String), Nullable(Bool), Nullable(Bool), "
-    f"{TS})"
+    f"Tuple(Nullable({TS}), Nullable(Bool), Nullable(String), Nullable(Bool), Nullable(Bool), {TS})"
 )
 """finished_at, electronic_result, result_channel, digitised, paid_online, result event time."""
 RATING_TUPLE = f"Tuple(Nullable(String), {TS})"

@@ -28,7 +28,6 @@ from streams.core.indicators import COUNTERS
 from streams.core.localtime import ZONE_NAME
 
 
-
 def _ts(name: str) -> str:
     return f"fromUnixTimestamp64Milli({{{name}:Int64}}, '{ZONE_NAME}')"
 
@@ -95,14 +94,10 @@ ORDER BY f.unit_code{group}
 SETTINGS join_use_nulls = 1"""
 
 
-def period_counters(
-    sink: ClickHouseSink, start_ms: int, end_ms: int
-) -> dict[str, dict[str, int]]:
+def period_counters(sink: ClickHouseSink, start_ms: int, end_ms: int) -> dict[str, dict[str, int]]:
     """unit → counter → value over dossiers received in ``[start_ms, end_ms)``."""
     db = sink.database
-    names, rows = sink.query_table(
-        counters_sql(db), {"start_ms": start_ms, "end_ms": end_ms}
-    )
+    names, rows = sink.query_table(counters_sql(db), {"start_ms": start_ms, "end_ms": end_ms})
     return {row[0]: {n: int(v) for n, v in zip(names[1:], row[1:], strict=True)} for row in rows}
 
 
@@ -137,9 +132,7 @@ FROM ({_catalogue_at_end(db)}) GROUP BY unit_code""",
     }
 
 
-def not_fully_connected(
-    sink: ClickHouseSink, start_ms: int, end_ms: int
-) -> dict[str, list[str]]:
+def not_fully_connected(sink: ClickHouseSink, start_ms: int, end_ms: int) -> dict[str, list[str]]:
     """unit → the statuses other than fully connected it had at some time in the period
     (``unit_status_history``)."""
     db = sink.database

@@ -98,7 +98,9 @@ def feed(sink: ClickHouseSink, processor: BatchProcessor, batches: Iterable[list
         messages = []
         for kind, ev in events:
             messages.append(
-                RawMessage(TOPIC_BY_TYPE[kind], 0, offset, ev["unit_code"].encode(), encode_json(ev))
+                RawMessage(
+                    TOPIC_BY_TYPE[kind], 0, offset, ev["unit_code"].encode(), encode_json(ev)
+                )
             )
             offset += 1
         out = processor.process(messages)

@@ -33,9 +33,9 @@ from streams.core.scoring import Band
 from streams.settings import Settings
 from tests.assessment.fixtures import (
     DAY,
-    H,
     REGISTRY,
     Ev,
+    H,
     feed,
     feedback,
     local,
@@ -110,7 +110,9 @@ def crafted_events() -> list[list[Ev]]:
             dossier = f"{unit}-D{i}"
             receipts.append(receipt(unit, dossier, T + i * H, DUE))
             later.append(result(unit, dossier, finished))
-            later.append(feedback(unit, dossier, finished + H, "neutral" if i == 0 else "satisfied"))
+            later.append(
+                feedback(unit, dossier, finished + H, "neutral" if i == 0 else "satisfied")
+            )
     return [receipts, later]
 
 
@@ -207,7 +209,8 @@ def test_weights_changed_by_configuration_rescore_and_rename_the_version(crafted
     }
     # bands are configuration too: with A from 99.995, 99.99 is B
     strict = replace(scoring, bands=(Band("A", 99.995), *scoring.bands[1:]))
-    assert assess(sink, REGISTRY, parse_period("2026-Q3"), strict).get("BAC_GIANG").score.level == "B"  # type: ignore[union-attr]  # noqa: E501
+    rescored = assess(sink, REGISTRY, parse_period("2026-Q3"), strict).get("BAC_GIANG")
+    assert rescored is not None and rescored.score.level == "B"
 
 
 def test_a_period_without_receipts_is_a_clear_error(crafted) -> None:  # type: ignore[no-untyped-def]
