@@ -7,6 +7,7 @@ and day windows start at local midnight. ``ingested_at``/``updated_at`` are wall
 
 from __future__ import annotations
 
+from sinks.assessment_schema import assessment_ddl
 from sinks.health_schema import health_ddl
 from streams.core.indicators import COUNTERS, RATES
 from streams.core.localtime import ZONE_NAME
@@ -168,4 +169,5 @@ COMMENT 'Dossiers counted in overdue_open, and where that was undone; read with 
         f"""CREATE VIEW IF NOT EXISTS {database}.unit_rollup_latest AS
 SELECT * FROM {database}.unit_window_rollup FINAL""",
         *health_ddl(database),
+        *assessment_ddl(database),
     ]

@@ -137,6 +137,16 @@ class HealthSettings(BaseModel):
     """How often the worker re-evaluates every unit's status, seconds; 0 turns the timer off."""
 
 
+class AssessmentSettings(BaseModel):
+    """Period assessment: the scoring rules file and overrides of single values in it."""
+
+    scoring_file: str = "scoring.toml"
+    """Scoring rules (config/scoring.toml's form), relative to config_dir (or absolute)."""
+    overrides: dict[str, float | str | bool] = Field(default_factory=dict)
+    """Dotted keys of the scoring file set to new values, as JSON in the environment:
+    ``EMC_ASSESSMENT__OVERRIDES='{"indicators.on_time_rate.max_points": 25}'``."""
+
+
 class Settings(BaseSettings):
     """Everything the process reads from its environment."""
 
@@ -154,10 +164,16 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     stream: StreamSettings = StreamSettings()
     health: HealthSettings = HealthSettings()
+    assessment: AssessmentSettings = AssessmentSettings()
 
     @property
     def units_path(self) -> Path:
         return self.config_dir / "units.csv"
+
+    @property
+    def scoring_path(self) -> Path:
+        path = Path(self.assessment.scoring_file)
+        return path if path.is_absolute() else self.config_dir / path
 
     def clickhouse_dsn(self) -> str:
         """The ClickHouse DSN in force (secret: do not log it)."""

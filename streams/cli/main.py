@@ -7,6 +7,7 @@
 ``emc import`` / ``status``    :mod:`streams.cli.health`
 ``emc token`` / ``emc top``    :mod:`streams.cli.web`
 ``emc bench``                  :mod:`streams.cli.bench`
+``emc report``                 :mod:`streams.cli.report`
 =============================  ==========================================
 """
 
@@ -17,6 +18,7 @@ import click
 from streams.cli.bench import bench
 from streams.cli.health import import_command, status_command
 from streams.cli.query import query, reconcile
+from streams.cli.report import report
 from streams.cli.run import run, worker
 from streams.cli.simulate import simulate
 from streams.cli.web import token, top
@@ -38,6 +40,7 @@ for command in (
     token,
     top,
     bench,
+    report,
 ):
     main.add_command(command)
 
