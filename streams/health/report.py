@@ -90,6 +90,10 @@ def build_report(monitor: HealthMonitor, at_ms: int | None = None) -> list[Repor
             del periods[code]
     registry = monitor.registry
     units = registry.valid_at(at)
+    missing = [u.code for u in units if u.code not in periods]
+    evaluated = (
+        {s.unit_code: s for s in monitor.evaluate(at, record_history=False)[0]} if missing else {}
+    )
     rows: list[ReportRow] = []
     for kind in SECTIONS:
         stt = 0
