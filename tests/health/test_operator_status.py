@@ -16,7 +16,7 @@ import pytest
 
 from streams.core.localtime import format_local
 from streams.health.report import build_report
-from tests.health.engine import HOUR, ms
+from tests.health.engine import ms
 from tests.health.test_imports import emc
 from tests.integration.fixtures import query_json
 
