@@ -79,12 +79,12 @@ def build_report(monitor: HealthMonitor, at_ms: int | None = None) -> list[Repor
     at = now_ms() if at_ms is None else at_ms
     periods = monitor.status_at(at_ms)
     overrides = in_force(monitor.overrides(), at)
-    for code, period in list(periods.items()):
+    for code, recorded in list(periods.items()):
         # a recorded period an override decided, or that an override in force now contradicts,
         # is stale until the next evaluation: evaluate that unit afresh (overrides applied)
         o = overrides.get(code)
-        by_override = period.reason_code == "operator_override"
-        if (by_override and (o is None or o.status != period.status)) or (
+        by_override = recorded.reason_code == "operator_override"
+        if (by_override and (o is None or o.status != recorded.status)) or (
             o is not None and not by_override
         ):
             del periods[code]
