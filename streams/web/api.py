@@ -38,6 +38,7 @@ SORT_KEYS: Final[tuple[str, ...]] = (
     "kind",
     "last_receipt_at_ms",
     "status",
+    "rejected",
     *ROW_NUMBER_FIELDS,
 )
 HISTORY_DEFAULT_SPAN_MS: Final[dict[str, int]] = {
@@ -279,6 +280,15 @@ class Api:
             {"unit_code": code, "window": window, "from_ms": from_ms, "to_ms": to_ms, "rows": rows}
         )
 
+    async def rejects(self, request: web.Request, principal: Principal) -> web.Response:
+        """A unit's rejected records from ``emc.dead_letters``: counts by reason and the latest
+        ones (a unit token sees only its own unit's)."""
+        code = self._visible_unit(request, principal)
+        if isinstance(code, web.Response):
+            return code
+        limit = _int_param(request, "limit", 50, 1, 1000)
+        return json_response(await self.live.unit_rejects(code, limit))
+
     async def statuses(self, request: web.Request, principal: Principal) -> web.Response:
         available, statuses = await self.live.statuses()
         rows = [status_json(s) for code, s in sorted(statuses.items()) if principal.may_see(code)]
@@ -348,5 +358,6 @@ class Api:
             ("/emc/api/units", self.guarded(self.units)),
             ("/emc/api/units/{unit_code}", self.guarded(self.unit)),
             ("/emc/api/units/{unit_code}/windows", self.guarded(self.windows)),
+            ("/emc/api/units/{unit_code}/rejects", self.guarded(self.rejects)),
             ("/emc/api/statuses", self.guarded(self.statuses)),
         ]
