@@ -10,8 +10,8 @@ Templates (header row, any column order, case and surrounding spaces ignored):
 
 - catalogue: ``Name, Level, Url, ID CDVCQG, ID MCDT``. Level 0 = not online, 2 = legacy
   (seed 004's own screenshot lists one; information only, counted as not online), 3 = partly
-  online, 4 = fully online; ID MCDT (the unit's own procedure code, = CodeTTHC it sends) required and
-  unique; Url and ID CDVCQG may be empty.
+  online, 4 = fully online; ID MCDT (the unit's own procedure code, = CodeTTHC it sends)
+  required and unique; Url and ID CDVCQG may be empty.
 - accounts: ``ID_local, ID_QG, TYPE, CREATDATE_USER, LAST_LOGIN``. TYPE 1 = business,
   2 = citizen, 3 = one-stop officer; ID_local required and unique; the two times may be empty,
   are Excel dates or text (``YYYY-MM-DD[ HH:MM[:SS]]``, ``DD/MM/YYYY[ HH:MM[:SS]]``, ISO with
