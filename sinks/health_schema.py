@@ -18,6 +18,8 @@ time); calendar dates (``Date``) are local dates.
   closing a period rewrites its row with ``to_time`` set; read with ``FINAL``.
 - ``unit_connection_status``: each unit's open period (its current status, ``since``).
 - ``unit_catalogue_indicators``: catalogue shares of docs/domain.md per unit.
+- ``unit_status_overrides``: operator-set statuses (unit, status, reason, author, start, optional
+  end, cleared); ``ReplacingMergeTree(version)``, read with ``FINAL``.
 """
 
 from __future__ import annotations
@@ -74,6 +76,20 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "from_time",
     "to_time",
     "last_event_at",
+    "version",
+)
+
+OVERRIDE_COLUMNS: tuple[str, ...] = (
+    "unit_code",
+    "override_id",
+    "status",
+    "reason",
+    "author",
+    "start_time",
+    "end_time",
+    "created_at",
+    "cleared_at",
+    "cleared_by",
     "version",
 )
 
@@ -183,6 +199,21 @@ GROUP BY unit_code, hour, event_type""",
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (unit_code, from_time)
 COMMENT 'Status periods per unit [from_time, to_time); to_time NULL = current; read FINAL.'""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.unit_status_overrides (
+    `unit_code` LowCardinality(String),
+    `override_id` String,
+    `status` LowCardinality(String),
+    `reason` String,
+    `author` String,
+    `start_time` {TS},
+    `end_time` Nullable({TS}),
+    `created_at` {TS},
+    `cleared_at` Nullable({TS}),
+    `cleared_by` Nullable(String),
+    `version` UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (unit_code, override_id)
+COMMENT 'Operator-set statuses; in force from start_time until end_time/cleared_at; read FINAL.'""",
         f"""CREATE VIEW IF NOT EXISTS {db}.unit_connection_status AS
 SELECT h.unit_code AS unit_code, h.status AS status, h.status_label AS status_label,
        h.reason_code AS reason_code, h.reason AS reason, h.from_time AS since,

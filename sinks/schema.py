@@ -11,7 +11,13 @@ from sinks.assessment_schema import assessment_ddl
 from sinks.health_schema import health_ddl
 from streams.core.indicators import COUNTERS, RATES
 from streams.core.localtime import ZONE_NAME
-from streams.core.rows import ANOMALY_LAYOUT, EVENT_LAYOUT, OVERDUE_LAYOUT, ROLLUP_LAYOUT
+from streams.core.rows import (
+    ANOMALY_LAYOUT,
+    DEAD_LETTER_LAYOUT,
+    EVENT_LAYOUT,
+    OVERDUE_LAYOUT,
+    ROLLUP_LAYOUT,
+)
 
 TZ = ZONE_NAME
 TS = f"DateTime64(3, '{TZ}')"
@@ -126,11 +132,32 @@ OVERDUE_COLUMNS: Columns = typed(
 )
 """``emc.dossier_overdue`` columns (see :data:`streams.core.rows.OVERDUE_LAYOUT`)."""
 
+DEAD_LETTER_COLUMNS: Columns = typed(
+    "dead_letters",
+    DEAD_LETTER_LAYOUT,
+    {
+        "source_topic": "LowCardinality(String)",
+        "source_partition": "UInt16",
+        "source_offset": "Int64",
+        "kind": "LowCardinality(String)",
+        "reason": "LowCardinality(String)",
+        "detail": "String",
+        "unit_code": "LowCardinality(Nullable(String))",
+        "message_key": "Nullable(String)",
+        "message_time": f"Nullable({TS})",
+        "original_size": "UInt32",
+        "original_prefix_b64": "String",
+        "rejected_at": TS,
+    },
+)
+"""``emc.dead_letters`` columns (see :data:`streams.core.rows.DEAD_LETTER_LAYOUT`)."""
+
 TABLE_COLUMNS: dict[str, Columns] = {
     "dossier_events": EVENT_COLUMNS,
     "unit_window_rollup": ROLLUP_COLUMNS,
     "lifecycle_anomalies": ANOMALY_COLUMNS,
     "dossier_overdue": OVERDUE_COLUMNS,
+    "dead_letters": DEAD_LETTER_COLUMNS,
 }
 """The tables a :class:`~streams.core.rows.RowBatch` fills, with their typed columns."""
 
@@ -166,6 +193,16 @@ COMMENT 'Impossible dossier lifecycles: a result with no receipt, a status going
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (unit_code, dossier_id)
 COMMENT 'Dossiers counted in overdue_open, and where that was undone; read with FINAL.'""",
+        f"""CREATE TABLE IF NOT EXISTS {database}.dead_letters (
+    {_columns_sql(DEAD_LETTER_COLUMNS)}
+) ENGINE = ReplacingMergeTree(rejected_at)
+ORDER BY (source_topic, source_partition, source_offset)
+COMMENT 'Rejected records (dead letters, late events) by topic, partition, offset; read FINAL.'""",
+        f"""CREATE VIEW IF NOT EXISTS {database}.unit_rejects AS
+SELECT coalesce(unit_code, '') AS unit_code, kind, reason, count() AS messages,
+       min(rejected_at) AS first_at, max(rejected_at) AS last_at, any(detail) AS example_detail
+FROM {database}.dead_letters FINAL
+GROUP BY unit_code, kind, reason""",
         f"""CREATE VIEW IF NOT EXISTS {database}.unit_rollup_latest AS
 SELECT * FROM {database}.unit_window_rollup FINAL""",
         *health_ddl(database),

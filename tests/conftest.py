@@ -1,3 +1,3 @@
 """Shared pytest configuration: integration fixtures are registered here."""
 
-pytest_plugins = ["tests.integration.fixtures"]
+pytest_plugins = ["tests.integration.fixtures", "tests.health.engine"]

@@ -25,6 +25,7 @@ from sinks.errors import SinkError
 from streams.cli.settings import load_settings
 from streams.core.errors import EmcError
 from streams.core.localtime import parse_local
+from streams.health.statuses import STATUSES
 from streams.settings import Settings
 
 _LOCKED_MARKERS = ("Cannot lock file", "Error initializing EmbeddedServer")
@@ -160,7 +161,7 @@ def import_accounts(unit: str, file: Path) -> None:
     _import("accounts", unit, file)
 
 
-@click.command("status")
+@click.group("status", invoke_without_command=True)
 @click.option("--at", "at", default=None, help="Status at a past instant (ISO; local time).")
 @click.option(
     "--kind", "kinds", multiple=True, type=click.Choice(["ministry", "province"]), help="Filter."
@@ -169,15 +170,7 @@ def import_accounts(unit: str, file: Path) -> None:
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(
-        [
-            "not_connected",
-            "interrupted",
-            "needs_reconciliation",
-            "not_comprehensive",
-            "fully_connected",
-        ]
-    ),
+    type=click.Choice(list(STATUSES)),
     help="Filter (repeatable).",
 )
 @click.option(
@@ -193,14 +186,21 @@ def import_accounts(unit: str, file: Path) -> None:
     default=None,
     help="Write to this file (required for xlsx).",
 )
+@click.pass_context
 def status_command(
+    ctx: click.Context,
     at: str | None,
     kinds: tuple[str, ...],
     statuses: tuple[str, ...],
     fmt: str,
     output: Path | None,
 ) -> None:
-    """The connection status of every unit: seed 001's appendix table, from live data."""
+    """The connection status of every unit: seed 001's appendix table, from live data.
+
+    Without a subcommand, prints the table; ``set`` and ``clear`` manage operator-set
+    statuses."""
+    if ctx.invoked_subcommand is not None:
+        return
     from streams.health.monitor import now_ms
     from streams.health.report import (
         ReportRow,
@@ -242,3 +242,84 @@ def status_command(
     else:
         output.write_text(content, encoding="utf-8")
         click.echo(f"wrote {len(rows)} units to {output}", err=True)
+
+
+def _override_call(
+    settings: Settings, path: str, body: dict[str, Any], direct: Callable[[Any], Any]
+) -> Any:
+    """Run ``direct(monitor)`` on a direct connection, else POST ``body`` to the worker."""
+    monitor = _open_monitor(settings)
+    if monitor is None:
+        return _ask_worker(settings, "POST", path, body), True
+    try:
+        return direct(monitor), False
+    except EmcError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        monitor.sink.close()
+
+
+@status_command.command("set")
+@click.argument("unit")
+@click.option(
+    "--status",
+    "status",
+    type=click.Choice(list(STATUSES)),
+    default="coordinating",
+    show_default=True,
+    help="The status to impose (coordinating = Đã kết nối, đang phối hợp xử lý).",
+)
+@click.option("--reason", required=True, help="Why (shown in the report and the history).")
+@click.option("--author", required=True, help="Who sets it.")
+@click.option("--from", "start", default=None, help="Start (ISO; local time); default now.")
+@click.option("--until", "until", default=None, help="End (ISO; local time); default open-ended.")
+def status_set(
+    unit: str, status: str, reason: str, author: str, start: str | None, until: str | None
+) -> None:
+    """Set an operator status for UNIT: it wins over the computed status while in force."""
+    from dataclasses import asdict
+
+    settings = load_settings()
+    start_ms = None if start is None else _parse_time(start)
+    end_ms = None if until is None else _parse_time(until)
+    body = {
+        "unit_code": unit,
+        "status": status,
+        "reason": reason,
+        "author": author,
+        "start_ms": start_ms,
+        "end_ms": end_ms,
+    }
+    answer, remote = _override_call(
+        settings,
+        "/emc/health/override",
+        body,
+        lambda m: {
+            "override": asdict(m.set_override(unit, status, reason, author, start_ms, end_ms))
+        },
+    )
+    o = answer["override"]
+    from streams.core.localtime import format_local
+
+    until_text = f" until {format_local(o['end_ms'])}" if o["end_ms"] is not None else ""
+    click.echo(
+        f"{unit}: {status} from {format_local(o['start_ms'])}{until_text} "
+        f"(override {o['override_id']}{', through the worker' if remote else ''})"
+    )
+
+
+@status_command.command("clear")
+@click.argument("unit")
+@click.option("--author", default="operator", show_default=True, help="Who clears it.")
+def status_clear(unit: str, author: str) -> None:
+    """End UNIT's operator statuses now: the computed status applies again."""
+    from dataclasses import asdict
+
+    settings = load_settings()
+    answer, _ = _override_call(
+        settings,
+        "/emc/health/override/clear",
+        {"unit_code": unit, "author": author},
+        lambda m: {"cleared": [asdict(o) for o in m.clear_override(unit, author)]},
+    )
+    click.echo(f"{unit}: {len(answer['cleared'])} override(s) cleared")

@@ -52,7 +52,9 @@ CHANNELS = ("online", "in_person", "postal")
 SUBMITTER_TYPES = ("business", "citizen", "officer")
 FEE_PAYMENTS = ("none", "online", "in_person")
 RATINGS = ("very_satisfied", "satisfied", "neutral", "dissatisfied")
-PROCEDURE_LEVELS = (0, 3, 4)
+PROCEDURE_LEVELS = (0, 2, 3, 4)
+"""0 not online, 2 legacy (information only; Decree 42/2022 knows only "toàn trình" and "một
+phần": counted as not online), 3 partly online, 4 fully online ("toàn trình")."""
 PORTAL_STATUSES = tuple(range(1, 11))
 """National portal sync statuses: 1 new-registered … 9 processed, 10 result returned."""
 

@@ -10,6 +10,7 @@ a dossier's state lives in its unit's partition.
 
 from __future__ import annotations
 
+import base64
 import gc
 import heapq
 import time
@@ -45,7 +46,15 @@ from streams.core.lifecycle import (
 from streams.core.messages import RawMessage, Rejected, encoding_of
 from streams.core.registry import UnitRegistry
 from streams.core.rollup import BucketKey, Lateness, UnitWindows
-from streams.core.rows import COUNTED_BIT, EVENT_FIELD_COLUMNS, RowBatch, bits_of, windows_of
+from streams.core.rows import (
+    COUNTED_BIT,
+    DEAD_LETTER_PREFIX_BYTES,
+    DETAIL_MAX_CHARS,
+    EVENT_FIELD_COLUMNS,
+    RowBatch,
+    bits_of,
+    windows_of,
+)
 from streams.core.windows import WINDOW_NAMES, WINDOW_SIZES_MS
 
 Decode = Callable[[EventType, bytes], Event]
@@ -350,8 +359,39 @@ class BatchProcessor:
             if key not in dossier_states:
                 seq = self.unit_windows(unit_code).seq
                 dossier_states[key] = encode_state(states[key], seq, loaded[key], self._dumps)
+        if out.dead_letters or out.late:
+            self._reject_rows(out, now_ms)
         self._account(messages, out, now_ms)
         return out
+
+    def _reject_rows(self, out: BatchOutcome, now_ms: int) -> None:
+        """``emc.dead_letters`` rows of the batch's dead letters and late events, so they are
+        written with the batch (idempotent: keyed by topic, partition and offset)."""
+        batch = out.sink_batch
+        for kind, rejected in (("dead_letter", out.dead_letters), ("late", out.late)):
+            for r in rejected:
+                msg = r.message
+                key = None if msg.key is None else msg.key.decode("utf-8", "replace")
+                unit_code = r.unit_code
+                if unit_code is None and key is not None and key in self.registry:
+                    unit_code = key  # undecodable, but the key names a registered unit
+                value = msg.value or b""
+                batch.add_dead_letter(
+                    (
+                        msg.topic,
+                        msg.partition,
+                        msg.offset,
+                        kind,
+                        r.reason,
+                        r.detail[:DETAIL_MAX_CHARS],
+                        unit_code,
+                        key,
+                        msg.timestamp_ms,
+                        len(value),
+                        base64.b64encode(value[:DEAD_LETTER_PREFIX_BYTES]).decode("ascii"),
+                        now_ms,
+                    )
+                )
 
     def _state(self, key: str, states: dict[str, DossierState], unit_seq: int) -> DossierState:
         """The dossier's state in this batch (loaded once; ``unit_seq``: its unit's seq)."""

@@ -104,6 +104,34 @@ OVERDUE_LAYOUT: Final[tuple[str, ...]] = (
 windows whose ``overdue_open`` counted it, ``cleared_windows`` those a later result undid,
 ``marked_at`` the unit's event-time watermark when the due time passed)."""
 
+DEAD_LETTER_LAYOUT: Final[tuple[str, ...]] = (
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "kind",
+    "reason",
+    "detail",
+    "unit_code",
+    "message_key",
+    "message_time",
+    "original_size",
+    "original_prefix_b64",
+    "rejected_at",
+)
+"""``emc.dead_letters``: one row per rejected record (``kind`` ``dead_letter``: not counted,
+also on the dead-letter topic; ``late``: past every window's lateness, also on the late topic and
+in ``dossier_events`` with ``counted_windows = 0``). ``reason`` is the stable code of the
+dead-letter header, ``unit_code`` the event's unit or else the message key when that names a
+registered unit (``None`` otherwise), ``message_time`` the Kafka record's timestamp (epoch ms or
+``None``), ``original_size`` the value's length in bytes and ``original_prefix_b64`` the base64
+of its first :data:`DEAD_LETTER_PREFIX_BYTES` bytes; ``rejected_at`` wall clock, epoch ms."""
+
+DEAD_LETTER_PREFIX_BYTES: Final = 4096
+"""How much of a rejected value ``emc.dead_letters`` keeps (the topic keeps it whole)."""
+
+DETAIL_MAX_CHARS: Final = 1000
+"""Longest ``detail`` kept in ``emc.dead_letters``."""
+
 ANOMALY_REASONS: Final[tuple[str, ...]] = (
     "processed_without_receipt",
     "result_without_receipt",
@@ -121,6 +149,7 @@ LAYOUTS: Final[dict[str, tuple[str, ...]]] = {
     "dossier_events": EVENT_LAYOUT,
     "lifecycle_anomalies": ANOMALY_LAYOUT,
     "dossier_overdue": OVERDUE_LAYOUT,
+    "dead_letters": DEAD_LETTER_LAYOUT,
     "unit_window_rollup": ROLLUP_LAYOUT,
 }
 """Table name → layout, in the order a sink writes them (rollups last: a reader that sees a
@@ -150,6 +179,7 @@ class RowBatch:
     rollups: list[list[Any]] = field(default_factory=lambda: _columns(ROLLUP_LAYOUT))
     anomalies: list[list[Any]] = field(default_factory=lambda: _columns(ANOMALY_LAYOUT))
     overdue: list[list[Any]] = field(default_factory=lambda: _columns(OVERDUE_LAYOUT))
+    dead_letters: list[list[Any]] = field(default_factory=lambda: _columns(DEAD_LETTER_LAYOUT))
 
     @property
     def rollup_rows(self) -> int:
@@ -161,6 +191,7 @@ class RowBatch:
             "dossier_events": self.events,
             "lifecycle_anomalies": self.anomalies,
             "dossier_overdue": self.overdue,
+            "dead_letters": self.dead_letters,
             "unit_window_rollup": self.rollups,
         }
         for table, layout in LAYOUTS.items():
@@ -177,6 +208,9 @@ class RowBatch:
 
     def add_overdue(self, row: Sequence[Any]) -> None:
         _append(self.overdue, row)
+
+    def add_dead_letter(self, row: Sequence[Any]) -> None:
+        _append(self.dead_letters, row)
 
 
 def _append(columns: list[list[Any]], row: Sequence[Any]) -> None:

@@ -8,9 +8,10 @@ latest version). Earlier versions stay, as seed 004's import history.
 
 Templates (header row, any column order, case and surrounding spaces ignored):
 
-- catalogue: ``Name, Level, Url, ID CDVCQG, ID MCDT``. Level 0 = not online, 3 = partly online,
-  4 = fully online; ID MCDT (the unit's own procedure code, = CodeTTHC it sends) required and
-  unique; Url and ID CDVCQG may be empty.
+- catalogue: ``Name, Level, Url, ID CDVCQG, ID MCDT``. Level 0 = not online, 2 = legacy
+  (seed 004's own screenshot lists one; information only, counted as not online), 3 = partly
+  online, 4 = fully online; ID MCDT (the unit's own procedure code, = CodeTTHC it sends)
+  required and unique; Url and ID CDVCQG may be empty.
 - accounts: ``ID_local, ID_QG, TYPE, CREATDATE_USER, LAST_LOGIN``. TYPE 1 = business,
   2 = citizen, 3 = one-stop officer; ID_local required and unique; the two times may be empty,
   are Excel dates or text (``YYYY-MM-DD[ HH:MM[:SS]]``, ``DD/MM/YYYY[ HH:MM[:SS]]``, ISO with
@@ -29,6 +30,7 @@ from typing import Any, Literal
 
 from sinks.clickhouse import ClickHouseSink
 from sinks.health_schema import ACCOUNT_COLUMNS, CATALOGUE_COLUMNS, IMPORT_COLUMNS
+from streams.core.events import PROCEDURE_LEVELS
 from streams.core.localtime import local_midnight_ms, to_epoch_ms
 from streams.health.errors import HealthError, ImportValidationError, RowProblem
 
@@ -36,7 +38,8 @@ ImportKind = Literal["catalogue", "accounts"]
 
 CATALOGUE_HEADERS: tuple[str, ...] = ("Name", "Level", "Url", "ID CDVCQG", "ID MCDT")
 ACCOUNT_HEADERS: tuple[str, ...] = ("ID_local", "ID_QG", "TYPE", "CREATDATE_USER", "LAST_LOGIN")
-CATALOGUE_LEVELS = (0, 3, 4)
+CATALOGUE_LEVELS = PROCEDURE_LEVELS
+"""0, 2 (legacy lists, information only: not online), 3, 4."""
 ACCOUNT_TYPES = (1, 2, 3)
 MAX_HEADER_ROW = 10
 """The header is looked for in the first rows (templates sometimes carry a title above it)."""
@@ -221,8 +224,8 @@ def parse_catalogue(path: Path, progress: Callable[[int], None] | None = None) -
                 RowProblem(
                     number,
                     "Level",
-                    f"{raw_level!r} is not 0, 3 or 4 (0 = not online, "
-                    "3 = partly online, 4 = fully online)",
+                    f"{raw_level!r} is not 0, 2, 3 or 4 (0 = not online, 2 = legacy, "
+                    "not online, 3 = partly online, 4 = fully online)",
                 )
             )
         if code is None:

@@ -13,6 +13,10 @@ Worker routes (JSON):
 - ``POST /emc/health/import`` ``{"unit_code": ..., "file": ParsedFile.to_json()}``: write a
   validated import as the unit's next version.
 - ``GET  /emc/health/history[?unit=CODE]``: status periods.
+- ``POST /emc/health/override`` ``{"unit_code", "status", "reason", "author", "start_ms"?,
+  "end_ms"?}``: set an operator status (then evaluate now and record it).
+- ``POST /emc/health/override/clear`` ``{"unit_code", "author"}``: end a unit's overrides.
+- ``GET  /emc/health/overrides[?unit=CODE]``: every override.
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ from streams.core.registry import UnitRegistry
 from streams.health.calendar import WorkingCalendar
 from streams.health.errors import HealthError
 from streams.health.imports import ParsedFile, write_version
+from streams.health.overrides import (
+    StatusOverride,
+    apply_overrides,
+    clear_overrides,
+    in_force,
+    load_overrides,
+    set_override,
+)
 from streams.health.sql import (
     StatusPeriod,
     Transition,
@@ -85,6 +97,7 @@ class HealthMonitor:
         self.prepare()
         at = now_ms() if at_ms is None else int(at_ms)
         statuses = evaluate(self.sink, self.settings.health, at)
+        statuses = apply_overrides(statuses, in_force(load_overrides(self.sink), at))
         transitions = record(self.sink, statuses, at) if record_history else []
         return statuses, transitions
 
@@ -94,6 +107,51 @@ class HealthMonitor:
 
     def history(self, unit_code: str | None = None) -> list[StatusPeriod]:
         return history(self.sink, unit_code)
+
+    def set_override(
+        self,
+        unit_code: str,
+        status: str,
+        reason: str,
+        author: str,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        *,
+        record_now: bool = True,
+    ) -> StatusOverride:
+        """Store an operator-set status (``start_ms`` default now; times epoch ms) and, if
+        ``record_now``, evaluate now so the history shows it at once."""
+        if unit_code not in self.registry:
+            raise HealthError(f"unknown unit code {unit_code!r}")
+        self.prepare()
+        now = now_ms()
+        with self._lock:
+            override = set_override(
+                self.sink, unit_code, status, reason, author,
+                now if start_ms is None else int(start_ms),
+                None if end_ms is None else int(end_ms), now,
+            )  # fmt: skip
+        if record_now and override.start_ms <= now:
+            self.evaluate(now)
+        return override
+
+    def clear_override(
+        self, unit_code: str, author: str, *, record_now: bool = True
+    ) -> list[StatusOverride]:
+        """End the unit's overrides now (those in force and those not yet started)."""
+        if unit_code not in self.registry:
+            raise HealthError(f"unknown unit code {unit_code!r}")
+        self.prepare()
+        now = now_ms()
+        with self._lock:
+            ended = clear_overrides(self.sink, unit_code, author, now)
+        if record_now and ended:
+            self.evaluate(now)
+        return ended
+
+    def overrides(self, unit_code: str | None = None) -> list[StatusOverride]:
+        self.prepare()
+        return load_overrides(self.sink, unit_code)
 
     def import_file(self, unit_code: str, parsed: ParsedFile) -> int:
         """Write a validated file as the unit's next version; the version number."""
@@ -185,6 +243,41 @@ def register_health(
                 return self.json({"error": str(exc)}, status=400)
             return self.json({"version": version, "rows": len(parsed.items)})
 
+    class Override(View):
+        async def post(self, request: Any, **kwargs: Any) -> Any:
+            body = await request.json()
+            try:
+                o = await run(
+                    monitor.set_override,
+                    str(body["unit_code"]),
+                    str(body["status"]),
+                    str(body["reason"]),
+                    str(body["author"]),
+                    body.get("start_ms"),
+                    body.get("end_ms"),
+                )
+            except (KeyError, TypeError, ValueError, SinkError, HealthError) as exc:
+                return self.json({"error": str(exc)}, status=400)
+            return self.json({"override": asdict(o)})
+
+    class ClearOverride(View):
+        async def post(self, request: Any, **kwargs: Any) -> Any:
+            body = await request.json()
+            try:
+                ended = await run(
+                    monitor.clear_override, str(body["unit_code"]), str(body["author"])
+                )
+            except (KeyError, TypeError, ValueError, SinkError, HealthError) as exc:
+                return self.json({"error": str(exc)}, status=400)
+            return self.json({"cleared": [asdict(o) for o in ended]})
+
+    @app.page("/emc/health/overrides")
+    async def _overrides(web: Any, request: Any) -> Any:
+        found = await run(monitor.overrides, request.query.get("unit"))
+        return web.json({"overrides": [asdict(o) for o in found]})
+
+    app.page("/emc/health/override")(Override)
+    app.page("/emc/health/override/clear")(ClearOverride)
     app.page("/emc/health/evaluate")(Evaluate)
     app.page("/emc/health/import")(Import)
     app.emc_health = monitor

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams.core.localtime import format_local
+from streams.health.overrides import in_force
 from streams.health.statuses import STATUS_LABELS
 
 if TYPE_CHECKING:
@@ -77,6 +78,16 @@ def build_report(monitor: HealthMonitor, at_ms: int | None = None) -> list[Repor
 
     at = now_ms() if at_ms is None else at_ms
     periods = monitor.status_at(at_ms)
+    overrides = in_force(monitor.overrides(), at)
+    for code, recorded in list(periods.items()):
+        # a recorded period an override decided, or that an override in force now contradicts,
+        # is stale until the next evaluation: evaluate that unit afresh (overrides applied)
+        o = overrides.get(code)
+        by_override = recorded.reason_code == "operator_override"
+        if (by_override and (o is None or o.status != recorded.status)) or (
+            o is not None and not by_override
+        ):
+            del periods[code]
     registry = monitor.registry
     units = registry.valid_at(at)
     missing = [u.code for u in units if u.code not in periods]
@@ -256,6 +267,7 @@ _BADGE = {
     "needs_reconciliation": "#b45309",
     "not_comprehensive": "#1d4ed8",
     "fully_connected": "#15803d",
+    "coordinating": "#7c3aed",
 }
 
 

@@ -290,7 +290,12 @@ def record(sink: ClickHouseSink, statuses: list[UnitStatus], at_ms: int) -> list
     transitions: list[Transition] = []
     for s in statuses:
         current = open_rows.get(s.unit_code)
-        if current is not None and (current[1] == s.status or current[5] >= at_ms):
+        same = current is not None and current[1] == s.status
+        # an override imposing the status the rules give still opens (and ends) a period of
+        # its own, so the history says who decided
+        if same and current is not None:
+            same = (current[3] == "operator_override") == (s.reason_code == "operator_override")
+        if current is not None and (same or current[5] >= at_ms):
             continue
         if current is not None:
             code, status, label, reason_code, reason, from_ms, last_ms = current
@@ -301,7 +306,7 @@ def record(sink: ClickHouseSink, statuses: list[UnitStatus], at_ms: int) -> list
             [
                 s.unit_code,
                 s.status,
-                STATUS_LABELS[s.status],
+                s.status_label or STATUS_LABELS[s.status],
                 s.reason_code,
                 s.reason,
                 at_ms,

@@ -15,9 +15,16 @@ STATUS_LABELS: dict[str, str] = {
     "needs_reconciliation": "Đã kết nối, cần đối soát số liệu",
     "not_comprehensive": "Đã kết nối nhưng chưa toàn diện do các hệ thống còn bị phân tán",
     "fully_connected": "Đã kết nối toàn diện",
+    "coordinating": "Đã kết nối, đang phối hợp xử lý",
 }
-"""Status code → label, in rule order (the first matching rule wins)."""
+"""Status code → label: the five rule outcomes in rule order (the first matching rule wins),
+then ``coordinating``, which no rule produces: an operator sets it (or any other status) as an
+override while a case is being handled. The wordings are seed 001's appendix, character for
+character (the appendix prints BHXH's as "Đã kết nối, đang phối hợp xử lý"); "Chưa kết nối" is
+not in the appendix and is kept for units that never sent."""
 STATUSES: tuple[str, ...] = tuple(STATUS_LABELS)
+RULE_STATUSES: tuple[str, ...] = STATUSES[:5]
+"""The statuses the rules can produce, in rule order."""
 
 REASON_CODES: tuple[str, ...] = (
     "never_sent",
@@ -28,8 +35,11 @@ REASON_CODES: tuple[str, ...] = (
     "no_results",
     "low_catalogue_coverage",
     "ok",
+    "reported_totals_differ",
+    "operator_override",
 )
-"""Which rule decided, in rule order (``ok``: none did, fully connected)."""
+"""Which rule decided (``ok``: none did, fully connected); ``reported_totals_differ`` is rule 3's
+third test (evaluated after the first two), ``operator_override`` an operator-set status."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,10 @@ class UnitStatus:
     catalogue_size: int | None = None
     online_procedures: int | None = None
     covered_procedures: int | None = None
+    reported_mismatches: int | None = None
+    """Reported-totals metrics (over the periods compared) off by more than the tolerance."""
+    reported_worst: str | None = None
+    """The worst difference, worded (``"tiếp nhận 120 báo cáo / 100 EMC (+20, 20.0%)…"``)."""
     status_label: str = ""
     """The status in the letter's Vietnamese wording (default: :data:`STATUS_LABELS`)."""
     reason: str = ""
@@ -116,6 +130,11 @@ def describe(s: UnitStatus) -> str:
         return (
             f"{s.anomalous_dossiers}/{s.dossiers} hồ sơ "
             f"({_pct(s.anomalous_dossiers, s.dossiers)}) có vòng đời bất thường"
+        )
+    if s.reason_code == "reported_totals_differ":
+        return (
+            f"{s.reported_mismatches} chỉ tiêu đơn vị báo cáo lệch số liệu EMC quá ngưỡng; "
+            f"lệch nhiều nhất: {s.reported_worst or '-'}"
         )
     if s.reason_code == "no_results":
         return f"Có {s.receipts} hồ sơ tiếp nhận nhưng không có sự kiện trả kết quả"

@@ -10,10 +10,11 @@ ClickHouse is queried in an executor thread (:mod:`streams.web.live`).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from aiohttp import web
@@ -25,6 +26,9 @@ from streams.web.auth import Principal, TokenStore
 from streams.web.live import ROW_NUMBER_FIELDS, LiveTable, fold, status_json
 from streams.web.openapi import openapi_document
 
+if TYPE_CHECKING:
+    from streams.health.monitor import HealthMonitor
+
 COOKIE_NAME: Final = "emc_token"
 MAX_PAGE: Final = 500
 DEFAULT_SILENT_AFTER_S: Final = 300
@@ -34,6 +38,7 @@ SORT_KEYS: Final[tuple[str, ...]] = (
     "kind",
     "last_receipt_at_ms",
     "status",
+    "rejected",
     *ROW_NUMBER_FIELDS,
 )
 HISTORY_DEFAULT_SPAN_MS: Final[dict[str, int]] = {
@@ -132,6 +137,13 @@ class Api:
     live: LiveTable
     registry: UnitRegistry
     tokens: TokenStore
+    health: HealthMonitor | None = None
+    """Connection health (operator overrides, rejects); ``None`` when the worker has none."""
+
+    async def _health_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking :class:`HealthMonitor` call off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.live.executor, lambda: fn(*args, **kwargs))
 
     def principal(self, request: web.Request) -> Principal | None:
         return self.tokens.authenticate(request_token(request))
@@ -268,10 +280,74 @@ class Api:
             {"unit_code": code, "window": window, "from_ms": from_ms, "to_ms": to_ms, "rows": rows}
         )
 
+    async def rejects(self, request: web.Request, principal: Principal) -> web.Response:
+        """A unit's rejected records from ``emc.dead_letters``: counts by reason and the latest
+        ones (a unit token sees only its own unit's)."""
+        code = self._visible_unit(request, principal)
+        if isinstance(code, web.Response):
+            return code
+        limit = _int_param(request, "limit", 50, 1, 1000)
+        return json_response(await self.live.unit_rejects(code, limit))
+
     async def statuses(self, request: web.Request, principal: Principal) -> web.Response:
         available, statuses = await self.live.statuses()
         rows = [status_json(s) for code, s in sorted(statuses.items()) if principal.may_see(code)]
         return json_response({"available": available, "rows": rows})
+
+    def _override_target(self, request: web.Request, principal: Principal) -> str | web.Response:
+        if principal.role != "national":
+            return error_response(403, "setting a unit's status needs a national token")
+        if self.health is None:
+            return error_response(503, "connection health is not available on this worker")
+        code = request.match_info["unit_code"]
+        if code not in self.registry:
+            return error_response(404, f"unknown unit {code}")
+        return code
+
+    async def set_override(self, request: web.Request, principal: Principal) -> web.Response:
+        """``POST /emc/api/units/{code}/status-override`` (national token): body
+        ``{"status", "reason", "author", "start_ms"?, "end_ms"?}`` (times epoch ms)."""
+        from streams.health.errors import HealthError
+
+        code = self._override_target(request, principal)
+        if isinstance(code, web.Response):
+            return code
+        assert self.health is not None
+        try:
+            body = await request.json()
+            start, end = body.get("start_ms"), body.get("end_ms")
+            override = await self._health_call(
+                self.health.set_override,
+                code,
+                str(body["status"]),
+                str(body["reason"]),
+                str(body.get("author") or principal.name or "api"),
+                None if start is None else int(start),
+                None if end is None else int(end),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BadRequest(f"bad override body: {exc}") from exc
+        except HealthError as exc:
+            raise BadRequest(str(exc)) from exc
+        return json_response({"override": asdict(override)})
+
+    async def clear_override(self, request: web.Request, principal: Principal) -> web.Response:
+        """``DELETE /emc/api/units/{code}/status-override`` (national token)."""
+        code = self._override_target(request, principal)
+        if isinstance(code, web.Response):
+            return code
+        assert self.health is not None
+        author = request.query.get("author") or principal.name or "api"
+        ended = await self._health_call(self.health.clear_override, code, author)
+        return json_response({"cleared": [asdict(o) for o in ended]})
+
+    def write_routes(self) -> list[tuple[str, str, Handler]]:
+        """(method, path, handler) of every endpoint that changes something."""
+        path = "/emc/api/units/{unit_code}/status-override"
+        return [
+            ("POST", path, self.guarded(self.set_override)),
+            ("DELETE", path, self.guarded(self.clear_override)),
+        ]
 
     def routes(self) -> list[tuple[str, Handler]]:
         """(path, handler) of every GET endpoint."""
@@ -282,5 +358,6 @@ class Api:
             ("/emc/api/units", self.guarded(self.units)),
             ("/emc/api/units/{unit_code}", self.guarded(self.unit)),
             ("/emc/api/units/{unit_code}/windows", self.guarded(self.windows)),
+            ("/emc/api/units/{unit_code}/rejects", self.guarded(self.rejects)),
             ("/emc/api/statuses", self.guarded(self.statuses)),
         ]

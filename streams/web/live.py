@@ -202,6 +202,9 @@ class LiveTable:
         self._statuses_available = False
         self._statuses_at = 0.0
         self._status_lock = asyncio.Lock()
+        self._rejects: dict[str, int] = {}
+        self._rejects_at = 0.0
+        self._reject_lock = asyncio.Lock()
         self._rows: list[dict[str, Any]] | None = None
         self._rows_at_ms = 0
         self._rows_lock = asyncio.Lock()
@@ -421,6 +424,83 @@ class LiveTable:
             for code, status, reason, since, last, text, decided_by in rows
         }
 
+    # -- rejected messages (emc.dead_letters) -------------------------------------------------
+    async def reject_totals(self) -> dict[str, int]:
+        """Rejected records (dead letters and late events) per unit, all time, cached like the
+        statuses (units with none are absent)."""
+        async with self._reject_lock:
+            if time.monotonic() - self._rejects_at >= STATUS_TTL_S:
+                loop = asyncio.get_running_loop()
+                try:
+                    self._rejects = await loop.run_in_executor(self.executor, self._query_rejects)
+                except SinkError as exc:
+                    log.warning("could not read dead_letters: %s", exc)
+                    self._rejects = {}
+                self._rejects_at = time.monotonic()
+            return self._rejects
+
+    def _query_rejects(self) -> dict[str, int]:
+        rows = self.sink.query_rows(
+            "SELECT unit_code, sum(messages) FROM "
+            f"{self.sink.database}.unit_rejects WHERE unit_code != '' GROUP BY unit_code"
+        )
+        return {str(code): int(n) for code, n in rows}
+
+    async def unit_rejects(self, unit_code: str, limit: int) -> dict[str, Any]:
+        """One unit's rejected records: counts by kind and reason (with the first and last
+        time, epoch ms) and the ``limit`` latest, newest first (blocking query off the loop)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self._query_unit_rejects, unit_code, limit)
+
+    def _query_unit_rejects(self, unit_code: str, limit: int) -> dict[str, Any]:
+        db = self.sink.database
+        params = {"unit": unit_code}
+        reasons = self.sink.query_rows(
+            "SELECT kind, reason, messages, toUnixTimestamp64Milli(first_at), "
+            "toUnixTimestamp64Milli(last_at), example_detail "
+            f"FROM {db}.unit_rejects WHERE unit_code = {{unit:String}} ORDER BY messages DESC",
+            params,
+        )
+        recent = self.sink.query_rows(
+            "SELECT source_topic, source_partition, source_offset, kind, reason, detail, "
+            "message_key, toUnixTimestamp64Milli(message_time), original_size, "
+            "original_prefix_b64, toUnixTimestamp64Milli(rejected_at) "
+            f"FROM {db}.dead_letters FINAL WHERE unit_code = {{unit:String}} "
+            f"ORDER BY rejected_at DESC, source_offset DESC LIMIT {int(limit)}",
+            params,
+        )
+        return {
+            "unit_code": unit_code,
+            "total": sum(int(r[2]) for r in reasons),
+            "reasons": [
+                {
+                    "kind": k,
+                    "reason": reason,
+                    "messages": int(n),
+                    "first_at_ms": int(first),
+                    "last_at_ms": int(last),
+                    "example_detail": detail,
+                }
+                for k, reason, n, first, last, detail in reasons
+            ],
+            "recent": [
+                {
+                    "topic": r[0],
+                    "partition": int(r[1]),
+                    "offset": int(r[2]),
+                    "kind": r[3],
+                    "reason": r[4],
+                    "detail": r[5],
+                    "message_key": r[6],
+                    "message_time_ms": None if r[7] is None else int(r[7]),
+                    "original_size": int(r[8]),
+                    "original_prefix_b64": r[9],
+                    "rejected_at_ms": int(r[10]),
+                }
+                for r in recent
+            ],
+        }
+
     # -- rows ------------------------------------------------------------------------------
     async def rows(self, now_ms: int) -> list[dict[str, Any]]:
         """One row per registry unit (file order), without trends, with connection statuses.
@@ -443,6 +523,7 @@ class LiveTable:
         missing = len(held) < len(self.registry)
         ch_rows = await self._clickhouse_rows(now_ms) if missing else {}
         _, statuses = await self.statuses()
+        rejects = await self.reject_totals()
         out: list[dict[str, Any]] = []
         empty = numbers_from_counts({})
         for unit in self.registry.units:
@@ -468,6 +549,7 @@ class LiveTable:
             row["status_label"] = (status.status_label or None) if status else None
             row["status_reason"] = (status.reason or None) if status else None
             row["status_since_ms"] = status.since_ms if status else None
+            row["rejected"] = rejects.get(unit.code, 0)
             out.append(row)
         return out
 

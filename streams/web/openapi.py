@@ -61,6 +61,12 @@ def _row_schema() -> dict[str, Any]:
         "status_label": {**_NULLABLE_STRING, "description": "the status in Vietnamese"},
         "status_reason": _NULLABLE_STRING,
         "status_since_ms": _NULLABLE_INT,
+        "rejected": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "records of this unit in emc.dead_letters (dead letters and late "
+            "events, all time); details at /emc/api/units/{unit_code}/rejects",
+        },
         "trend": {
             "type": "array",
             "items": {"type": "integer", "minimum": 0},
@@ -86,7 +92,7 @@ def _row_schema() -> dict[str, Any]:
                 "maximum": 1,
                 "description": f"{name} over the {view} view (fraction, null when undefined)",
             }
-    optional = ("trend", "status", "status_label", "status_reason")
+    optional = ("trend", "status", "status_label", "status_reason", "rejected")
     required = [k for k in props if k not in optional]
     required = [k for k in required if k != "status_since_ms"]
     return {"type": "object", "properties": props, "required": required}
@@ -105,6 +111,23 @@ def _window_row_schema() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
+def _override_body() -> dict[str, Any]:
+    from streams.health.statuses import STATUSES
+
+    instant = {"type": "integer", "minimum": 0, "maximum": 4_102_444_800_000}
+    return {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "reason": {"type": "string", "pattern": "\\S", "maxLength": 200},
+            "author": {"type": "string", "pattern": "\\S", "maxLength": 100},
+            "start_ms": {**instant, "description": "epoch ms; default now"},
+            "end_ms": {**instant, "description": "epoch ms, after start_ms; default open-ended"},
+        },
+        "required": ["status", "reason"],
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The API description (OpenAPI 3.0.3)."""
     unit_param = {
@@ -113,6 +136,7 @@ def openapi_document() -> dict[str, Any]:
         "required": True,
         "schema": {"type": "string", "pattern": f"^{CODE_PATTERN.pattern}$"},
     }
+    override_unit = {**unit_param, "schema": {"type": "string", "enum": ["HA_NOI", "BHXH_VN"]}}
     silent_after = {
         "name": "silent_after_s",
         "in": "query",
@@ -260,6 +284,41 @@ def openapi_document() -> dict[str, Any]:
                         **_errors(400, 401, 403, 404, 503),
                     },
                 }
+            },
+            "/emc/api/units/{unit_code}/rejects": {
+                "get": {
+                    "summary": "the unit's rejected records (emc.dead_letters): counts by kind "
+                    "and reason, and the latest ones (original bytes as a base64 prefix)",
+                    "parameters": [unit_param],
+                    "responses": {
+                        "200": _json({"type": "object"}, "counts and the latest records"),
+                        **_errors(400, 401, 403, 404, 503),
+                    },
+                }
+            },
+            "/emc/api/units/{unit_code}/status-override": {
+                "post": {
+                    "summary": "set an operator status (national token): body {status, reason, "
+                    "author?, start_ms?, end_ms?}; it wins over the computed status while in "
+                    "force and is recorded in emc.unit_status_history",
+                    "parameters": [override_unit],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _override_body()}},
+                    },
+                    "responses": {
+                        "200": _json({"type": "object"}, "the stored override"),
+                        **_errors(400, 401, 403, 404, 503),
+                    },
+                },
+                "delete": {
+                    "summary": "end the unit's operator statuses now (national token)",
+                    "parameters": [override_unit],
+                    "responses": {
+                        "200": _json({"type": "object"}, "the overrides ended"),
+                        **_errors(401, 403, 404, 503),
+                    },
+                },
             },
             "/emc/api/statuses": {
                 "get": {

@@ -107,6 +107,7 @@ _DASHBOARD_BODY = (
     '<th data-sort="satisfaction_rate_30d" class="num" data-i18n="satisfaction">'
     "Hài lòng 30 ngày</th>"
     '<th data-sort="status" data-i18n="status">Hiện trạng kết nối</th>'
+    '<th data-sort="rejected" class="num" data-i18n="rejected">Bản tin bị từ chối</th>'
     '<th data-i18n="trend">Xu hướng 60 phút</th>'
     "</tr></thead><tbody></tbody></table>"
     '<nav class="pager"><button id="prev" type="button">‹</button><span id="range"></span>'
@@ -133,6 +134,9 @@ def _unit_body(code: str, name: str) -> str:
         '<section class="chart"><h3 data-i18n="recent_minutes">'
         "Các cửa sổ 1 phút gần nhất (ClickHouse)</h3>"
         '<table id="minutes" class="units"></table></section>'
+        '<section class="chart"><h3 data-i18n="rejects_title">'
+        "Bản tin bị từ chối (hàng đợi lỗi)</h3>"
+        '<table id="rejects" class="units"></table></section>'
     )
 
 

@@ -25,6 +25,7 @@ from aiohttp import web
 from sinks.clickhouse import ClickHouseSink
 from streams.core.pipeline import BatchProcessor
 from streams.core.registry import UnitRegistry
+from streams.health.monitor import HealthMonitor
 from streams.settings import Settings
 from streams.web.api import Api, error_response, request_token
 from streams.web.auth import TokenStore
@@ -77,16 +78,19 @@ def attach(
     registry: UnitRegistry,
     sink: ClickHouseSink,
     settings: Settings,
+    health: HealthMonitor | None = None,
 ) -> LiveTable:
     """Add the dashboard, the API and the access middleware to an aiohttp application."""
     tokens = token_store(settings)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emc-web-clickhouse")
     live = LiveTable(processor, registry, sink, executor)
-    api = Api(live=live, registry=registry, tokens=tokens)
+    api = Api(live=live, registry=registry, tokens=tokens, health=health)
     pages = Pages(registry=registry, tokens=tokens)
     web_app.middlewares.append(national_only(tokens))
     for path, handler in api.routes():
         web_app.router.add_get(path, handler)
+    for method, path, handler in api.write_routes():
+        web_app.router.add_route(method, path, handler)
     for method, path, handler in pages.routes():
         web_app.router.add_route(method, path, handler)
     return live
@@ -98,9 +102,10 @@ def register_web(
     registry: UnitRegistry,
     sink: ClickHouseSink,
     settings: Settings,
+    health: HealthMonitor | None = None,
 ) -> LiveTable:
     """Serve the dashboard and the API from the Faust app's web server (``app.web.web_app``)."""
-    live = attach(app.web.web_app, processor, registry, sink, settings)
+    live = attach(app.web.web_app, processor, registry, sink, settings, health)
 
     app.emc_live = live
     return live

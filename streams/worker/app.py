@@ -284,7 +284,8 @@ def create_app(
     async def units(web: Any, request: Any) -> Any:
         return web.json(live_snapshot(processor, registry, int(time.time() * 1000)))
 
-    live = register_web(app, processor, registry, sink, settings)
+    health = register_health(app, sink, settings, registry)
+    live = register_web(app, processor, registry, sink, settings, health)
 
     def _assigned() -> None:
         # Runs in the feed thread while no batch is in flight; the next batch is scheduled on
@@ -293,8 +294,6 @@ def create_app(
         live.forget()
 
     feed_service.on_assigned = _assigned
-
-    register_health(app, sink, settings, registry)
 
     if print_summary:
 

@@ -85,7 +85,7 @@ def test_catalogue_import_bad_rows_and_reimport(tmp_path: Path, env: dict[str, s
         [
             ["Thủ tục A", 4, None, "1.1", "A1"],
             ["", 3, None, "1.2", "A2"],  # row 3: no name
-            ["Thủ tục C", 2, None, "1.3", "A3"],  # row 4: level 2 does not exist
+            ["Thủ tục C", 5, None, "1.3", "A3"],  # row 4: level 5 does not exist
             ["Thủ tục D", 4, None, "1.4", "A1"],  # row 5: duplicate ID MCDT
             [None, None, None, None, None],  # blank row: skipped
             ["Thủ tục F", "toàn trình", None, None, None],  # row 7: level and code
@@ -96,9 +96,9 @@ def test_catalogue_import_bad_rows_and_reimport(tmp_path: Path, env: dict[str, s
     assert "5 problem(s), nothing imported" in out.stderr
     for line in (
         "row 3, column Name: empty procedure name",
-        "row 4, column Level: 2 is not 0, 3 or 4",
+        "row 4, column Level: 5 is not 0, 2, 3 or 4",
         "row 5, column ID MCDT: duplicate code 'A1' (first in row 2)",
-        "row 7, column Level: 'toàn trình' is not 0, 3 or 4",
+        "row 7, column Level: 'toàn trình' is not 0, 2, 3 or 4",
         "row 7, column ID MCDT: empty procedure code",
     ):
         assert line in out.stderr, out.stderr

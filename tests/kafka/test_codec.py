@@ -526,7 +526,7 @@ ERROR_CASES: list[tuple[str, EventType, bytes, str]] = [
     ("far_future_iso", RR, json_with(RR, finished_at="2099-01-01T00:00:00Z"), "invalid_time"),
     ("old_avro_time", F, encode_avro(F, {**FULL_EVENTS[F], "event_time": 0}), "invalid_time"),
     # Values
-    ("procedure_level_2", R, json_with(R, procedure_level=2), "invalid_value"),
+    ("procedure_level_1", R, json_with(R, procedure_level=1), "invalid_value"),
     ("procedure_level_huge", R, json_with(R, procedure_level=2**40), "invalid_value"),
     ("status_0", P, json_with(P, status=0), "invalid_value"),
     ("status_11", P, json_with(P, status=11), "invalid_value"),

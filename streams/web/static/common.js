@@ -27,6 +27,8 @@ const EMC = (() => {
       online_rate: "Tỷ lệ trực tuyến", remote_rate: "Trực tuyến từ xa", none: "không có",
       ago: "trước", national: "toàn quốc", unit_role: "đơn vị", no_status: "—",
       of: "trên", since: "từ",
+      rejected: "Bản tin bị từ chối", rejects_title: "Bản tin bị từ chối (hàng đợi lỗi)",
+      reason: "Lý do", count: "Số lượng", last_time: "Lần gần nhất", none_rejected: "Không có bản tin bị từ chối",
     },
     en: {
       title: "EMC — Live monitoring", logout: "Log out", login: "Log in", token: "Access token",
@@ -51,6 +53,8 @@ const EMC = (() => {
       online_rate: "Online rate", remote_rate: "Remote online", none: "none",
       ago: "ago", national: "national", unit_role: "unit", no_status: "—", of: "of",
       since: "since",
+      rejected: "Rejected messages", rejects_title: "Rejected messages (dead letters)",
+      reason: "Reason", count: "Count", last_time: "Latest", none_rejected: "No rejected messages",
     },
   };
   let lang = localStorage.getItem("emc.lang") || "vi";

@@ -54,6 +54,7 @@
         cell(r, "on_time_rate_30d", EMC.pct(r.on_time_rate_30d)) +
         cell(r, "satisfaction_rate_30d", EMC.pct(r.satisfaction_rate_30d)) +
         cell(r, "status", EMC.esc(EMC.statusText(r)), "status") +
+        cell(r, "rejected", EMC.num(r.rejected || 0)) +
         '<td class="trend">' + EMC.sparkline(r.trend, 120, 24) + "</td></tr>";
     });
     document.querySelector("#units tbody").innerHTML = body.join("");

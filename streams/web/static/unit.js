@@ -76,6 +76,29 @@
     $("minutes").innerHTML = head + "<tbody>" + rows.join("") + "</tbody>";
   }
 
+  // Rejected messages of this unit (emc.dead_letters): counts by reason, newest detail.
+  function renderRejects(data) {
+    if (!data.reasons.length) {
+      $("rejects").innerHTML = "<tbody><tr><td>" + EMC.esc(EMC.t("none_rejected")) + "</td></tr></tbody>";
+      return;
+    }
+    const head = "<thead><tr><th>" + EMC.esc(EMC.t("reason")) + '</th><th class="num">' +
+      EMC.esc(EMC.t("count")) + "</th><th>" + EMC.esc(EMC.t("last_time")) + "</th><th></th></tr></thead>";
+    const rows = data.reasons.map((r) =>
+      '<tr data-reason="' + EMC.esc(r.reason) + '"><td>' + EMC.esc(r.reason) + (r.kind === "late" ? " (late)" : "") +
+      '</td><td class="num">' + EMC.num(r.messages) + "</td><td>" + EMC.localTime(r.last_at_ms, true) +
+      "</td><td><small>" + EMC.esc(r.example_detail) + "</small></td></tr>");
+    $("rejects").innerHTML = head + "<tbody>" + rows.join("") + "</tbody>";
+  }
+
+  async function refreshRejects() {
+    try {
+      renderRejects(await EMC.getJSON(base + "/rejects?limit=20"));
+    } catch (err) {
+      $("rejects").textContent = String(err);
+    }
+  }
+
   async function refreshLive() {
     try {
       const data = await EMC.getJSON(base);
@@ -108,7 +131,9 @@
     EMC.onLanguage(() => { renderLive(); renderHistory(); });
     refreshLive();
     refreshHistory();
+    refreshRejects();
     setInterval(refreshLive, 1000);
     setInterval(refreshHistory, 5000);
+    setInterval(refreshRejects, 10000);
   });
 })();
