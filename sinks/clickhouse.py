@@ -69,9 +69,13 @@ SCHEMAS: dict[str, pa.Schema] = {table: arrow_schema(cols) for table, cols in TA
 
 
 def connect(dsn: str) -> Client:
-    """A clickhouse-connect client for ``dsn``; failures become :class:`SinkError`."""
+    """A clickhouse-connect client for ``dsn``; failures become :class:`SinkError`.
+
+    An ``https://`` DSN means TLS (clickhouse-connect itself takes the transport from the port
+    only); ``ca_cert`` and ``verify`` in the DSN's query reach its HTTP client."""
+    extra: dict[str, Any] = {"interface": "https"} if dsn.startswith("https://") else {}
     try:
-        return clickhouse_connect.get_client(dsn=dsn)
+        return clickhouse_connect.get_client(dsn=dsn, **extra)
     except OperationalError as exc:
         raise SinkUnavailableError(f"cannot reach ClickHouse: {exc}") from exc
     except (ClickHouseError, OSError) as exc:

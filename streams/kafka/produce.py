@@ -7,7 +7,7 @@ unit's events land in the same partition number on all four topics.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from confluent_kafka import KafkaException, Producer
@@ -15,6 +15,7 @@ from confluent_kafka import KafkaException, Producer
 from streams.core.events import TOPIC_BY_TYPE, Event, EventType
 from streams.kafka.codec import encode_avro, encode_json
 from streams.kafka.errors import BrokerError
+from streams.kafka.topics import client_config
 
 Encoding = Literal["json", "avro", "mixed"]
 
@@ -29,7 +30,11 @@ def encode_event(kind: EventType, event: Event, encoding: Encoding) -> bytes:
 class EventProducer:
     """A confluent-kafka producer for lifecycle events (idempotent, murmur2-partitioned)."""
 
-    def __init__(self, bootstrap_servers: str, encoding: Encoding = "mixed") -> None:
+    def __init__(
+        self, bootstrap_servers: str | Mapping[str, Any], encoding: Encoding = "mixed"
+    ) -> None:
+        """``bootstrap_servers``: a ``host:port`` list or a librdkafka client configuration
+        (with SASL/TLS, :meth:`streams.settings.KafkaSettings.client_config`)."""
         self.encoding = encoding
         self.sent = 0
         self.last_offsets: dict[tuple[str, int], int] = {}
@@ -37,7 +42,7 @@ class EventProducer:
         self._errors: list[str] = []
         self._producer = Producer(
             {
-                "bootstrap.servers": bootstrap_servers,
+                **client_config(bootstrap_servers),
                 "partitioner": "murmur2_random",
                 "enable.idempotence": True,
                 "linger.ms": 5,

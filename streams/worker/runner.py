@@ -46,7 +46,7 @@ def run_worker(settings: Settings, *, print_summary: bool = False) -> None:
     sink = open_sink(settings)
     changelog = changelog_topic(settings.kafka.group_id)
     ensure_topics(
-        settings.kafka.bootstrap_servers,
+        settings.kafka.client_config(),
         settings.kafka.partitions,
         settings.kafka.replication_factor,
         topics=(*ALL_TOPICS, changelog),
