@@ -1,6 +1,7 @@
 """The folders are the architecture: which room may import which.
 
     core ← kafka, traffic, sinks ← health ← web ← worker ← cli
+                                        web (auth) ← ingest ← cli
 
 ``streams.settings`` (the one settings object) is a leaf every room but core may read. The
 benchmark suite (bench/) and the development tools (tools/) sit outside the installed package:
@@ -23,9 +24,21 @@ ALLOWED: dict[str, set[str]] = {
     "health": {"core", "sinks", "settings"},
     "web": {"core", "sinks", "health", "settings"},
     "worker": {"core", "kafka", "sinks", "health", "web", "settings"},
-    "cli": {"core", "kafka", "traffic", "sinks", "health", "web", "worker", "settings", "bench"},
+    "ingest": {"core", "kafka", "web", "settings"},
+    "cli": {
+        "core",
+        "kafka",
+        "traffic",
+        "sinks",
+        "health",
+        "web",
+        "worker",
+        "ingest",
+        "settings",
+        "bench",
+    },
     "tools": set(),
-    "bench": {"core", "kafka", "traffic", "sinks", "health", "web", "worker", "settings"},
+    "bench": {"core", "kafka", "traffic", "sinks", "health", "web", "worker", "ingest", "settings"},
 }
 """Room → the other rooms it may import (a room always imports itself)."""
 
