@@ -41,7 +41,7 @@ class IngestThread(threading.Thread):
         self.settings = settings
         self.error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._stop_event: asyncio.Event | None = None
         self.ready = threading.Event()
 
     def run(self) -> None:
@@ -49,9 +49,9 @@ class IngestThread(threading.Thread):
 
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
+            self._stop_event = asyncio.Event()
             self.ready.set()
-            await serve(self.settings, self._stop)
+            await serve(self.settings, self._stop_event)
 
         try:
             asyncio.run(main())
@@ -60,6 +60,6 @@ class IngestThread(threading.Thread):
             self.ready.set()
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._stop_event is not None:
+            self._loop.call_soon_threadsafe(self._stop_event.set)
         self.join(timeout_s)

@@ -199,8 +199,8 @@ def parse_call(
     if unit_code is None:
         raise _bad("SiteId", f"SiteId {site} is not configured (config/sites.csv)", "unknown_site")
     dossier_field = "MaHoSo" if _present(fields, "MaHoSo") else "CodeProfile"
-    dossier_id = _text(fields, dossier_field)
-    if dossier_id is None or not dossier_id:
+    dossier_id = _text(fields, dossier_field, required=False)
+    if not dossier_id:
         raise _missing("MaHoSo")
     status = _required_code(
         fields,
