@@ -24,6 +24,7 @@ def open_sink(settings: Settings, wait_s: float = 60.0) -> ClickHouseSink:
         settings.clickhouse_dsn(),
         settings.clickhouse.database,
         settings.clickhouse.insert_batch_rows,
+        cluster=settings.clickhouse.cluster,
     )
     deadline = time.monotonic() + wait_s
     delay = settings.clickhouse.retry_initial_s
