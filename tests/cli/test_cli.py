@@ -15,6 +15,7 @@ from streams.cli import main
 
 COMMANDS = {
     "worker", "run", "simulate", "query", "reconcile", "import", "status", "token", "top", "bench",
+    "ingest",
 }  # fmt: skip
 
 
