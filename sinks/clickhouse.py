@@ -24,6 +24,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from sinks.base import Sink
+from sinks.cluster import cluster_ddl
 from sinks.errors import SinkError, SinkUnavailableError
 from sinks.schema import TABLE_COLUMNS, ddl
 from streams.core.rows import RowBatch
@@ -69,9 +70,13 @@ SCHEMAS: dict[str, pa.Schema] = {table: arrow_schema(cols) for table, cols in TA
 
 
 def connect(dsn: str) -> Client:
-    """A clickhouse-connect client for ``dsn``; failures become :class:`SinkError`."""
+    """A clickhouse-connect client for ``dsn``; failures become :class:`SinkError`.
+
+    An ``https://`` DSN means TLS (clickhouse-connect itself takes the transport from the port
+    only); ``ca_cert`` and ``verify`` in the DSN's query reach its HTTP client."""
+    extra: dict[str, Any] = {"interface": "https"} if dsn.startswith("https://") else {}
     try:
-        return clickhouse_connect.get_client(dsn=dsn)
+        return clickhouse_connect.get_client(dsn=dsn, **extra)
     except OperationalError as exc:
         raise SinkUnavailableError(f"cannot reach ClickHouse: {exc}") from exc
     except (ClickHouseError, OSError) as exc:
@@ -86,7 +91,16 @@ class ClickHouseSink(Sink):
     serialised by a lock, so one sink can be shared by threads.
     """
 
-    def __init__(self, dsn: str, database: str = "emc", insert_batch_rows: int = 50_000) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        database: str = "emc",
+        insert_batch_rows: int = 50_000,
+        cluster: str | None = None,
+    ) -> None:
+        """``cluster``: create the schema ``ON CLUSTER`` (sinks/cluster.py); writes then go to
+        each node's local Replicated tables and reads of all shards use ``*_all``."""
+        self.cluster = cluster
         self._dsn = dsn
         self.database = database
         self.insert_batch_rows = insert_batch_rows
@@ -100,7 +114,10 @@ class ClickHouseSink(Sink):
 
     def ensure_schema(self) -> None:
         """Create the database, tables and views if they do not exist."""
-        for statement in ddl(self.database):
+        statements = (
+            cluster_ddl(self.database, self.cluster) if self.cluster else ddl(self.database)
+        )
+        for statement in statements:
             self.command(statement)
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:

@@ -1,17 +1,29 @@
 """One settings object for the whole process, read from the environment.
 
 Variables use the ``EMC_`` prefix and ``__`` for nesting, e.g. ``EMC_KAFKA__BOOTSTRAP_SERVERS``,
-``EMC_CLICKHOUSE__DSN``, ``EMC_WEB__PORT``. Secrets (the ClickHouse DSN may carry a password)
-are ``SecretStr`` and never logged.
+``EMC_CLICKHOUSE__DSN``, ``EMC_WEB__PORT``. Secrets (the Kafka SASL password, TLS key passwords,
+the ClickHouse password and DSN) are ``SecretStr``: their ``repr``/``str`` print ``**********``
+and nothing in the project logs or echoes them (``tests/cli/test_secrets.py`` greps a run's
+output). Each secret can also come from a file, the Docker-secrets way:
+``EMC_KAFKA__SASL_PASSWORD_FILE=/run/secrets/kafka_password`` reads the file (trailing newline
+dropped); a variable set directly wins over the file (:data:`SECRET_FIELDS` lists which fields
+accept ``_FILE``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,13 +48,112 @@ class KafkaSettings(BaseModel):
     group_id: str = "emc-worker"
     """Consumer group of the workers, Faust application id and prefix of the state changelog
     topic ``{group_id}-unit_state-changelog``."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """librdkafka ``security.protocol``: TLS with ``SSL``/``SASL_SSL``, SASL with ``SASL_*``."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    """SASL mechanism when ``security_protocol`` is ``SASL_PLAINTEXT`` or ``SASL_SSL``."""
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    """Secret; also from ``EMC_KAFKA__SASL_PASSWORD_FILE``."""
+    ssl_ca_location: Path | None = None
+    """PEM file of the CA that signed the brokers' certificates (default: the system store)."""
+    ssl_certificate_location: Path | None = None
+    """Client certificate (PEM) for mutual TLS."""
+    ssl_key_location: Path | None = None
+    """Client private key (PEM) for mutual TLS."""
+    ssl_key_password: SecretStr | None = None
+    """Secret; also from ``EMC_KAFKA__SSL_KEY_PASSWORD_FILE``."""
+    ssl_check_hostname: bool = True
+    """Verify that the broker certificate names the host connected to."""
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL_") and (
+            not self.sasl_username or self.sasl_password is None
+        ):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_username and "
+                "sasl_password (EMC_KAFKA__SASL_USERNAME, EMC_KAFKA__SASL_PASSWORD[_FILE])"
+            )
+        return self
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka connection and security settings shared by every client this project
+        opens (consumers, producers, admin): ``bootstrap.servers`` plus SASL/TLS.
+
+        Holds the SASL and key passwords in clear: hand it to a client, never to a log."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol.lower(),
+        }
+        if self.security_protocol.startswith("SASL_"):
+            assert self.sasl_password is not None  # the validator saw to it
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.username"] = self.sasl_username
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            optional = {
+                "ssl.ca.location": self.ssl_ca_location,
+                "ssl.certificate.location": self.ssl_certificate_location,
+                "ssl.key.location": self.ssl_key_location,
+            }
+            config.update({k: str(v) for k, v in optional.items() if v is not None})
+            if self.ssl_key_password is not None:
+                config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+            config["ssl.endpoint.identification.algorithm"] = (
+                "https" if self.ssl_check_hostname else "none"
+            )
+        return config
+
+    def aiokafka_config(self) -> dict[str, Any]:
+        """The same security as keyword arguments of aiokafka clients (Faust's driver):
+        ``security_protocol``, ``sasl_*`` and an ``ssl_context`` built from the TLS files."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL_"):
+            assert self.sasl_password is not None
+            config["sasl_mechanism"] = self.sasl_mechanism
+            config["sasl_plain_username"] = self.sasl_username
+            config["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            import ssl
+
+            context = ssl.create_default_context(
+                cafile=str(self.ssl_ca_location) if self.ssl_ca_location else None
+            )
+            context.check_hostname = self.ssl_check_hostname
+            if self.ssl_certificate_location is not None:
+                context.load_cert_chain(
+                    str(self.ssl_certificate_location),
+                    str(self.ssl_key_location) if self.ssl_key_location else None,
+                    self.ssl_key_password.get_secret_value() if self.ssl_key_password else None,
+                )
+            config["ssl_context"] = context
+        return config
 
 
 class ClickHouseSettings(BaseModel):
     """The analytical store. ``chdb://PATH`` is the embedded engine, ``http(s)://…`` a server."""
 
     dsn: SecretStr | None = None
-    """Default: ``chdb://{EMC_DATA_DIR}/clickhouse`` (embedded)."""
+    """Default: ``chdb://{EMC_DATA_DIR}/clickhouse`` (embedded). Secret (it may carry a
+    password); also from ``EMC_CLICKHOUSE__DSN_FILE``."""
+    user: str | None = None
+    """ClickHouse user for a server DSN; overrides a user in the DSN."""
+    password: SecretStr | None = None
+    """Password of ``user``; overrides one in the DSN. Secret; also from
+    ``EMC_CLICKHOUSE__PASSWORD_FILE``. Any characters (it is URL-quoted into the DSN)."""
+    secure: bool = False
+    """TLS to the server: an ``http://`` DSN becomes ``https://``."""
+    ca_cert: Path | None = None
+    """PEM file of the CA for the server's certificate (default: the system store)."""
+    verify: bool = True
+    """Verify the server's TLS certificate."""
+    cluster: str | None = None
+    """Name of a ClickHouse cluster (``remote_servers``): the schema is created ``ON CLUSTER``
+    with Replicated engines and Distributed tables for reads (sinks/cluster.py)."""
     database: str = "emc"
     insert_batch_rows: int = Field(default=50_000, ge=1)
     """Largest insert, rows; a stream batch larger than this is split."""
@@ -68,6 +179,27 @@ class WebSettings(BaseModel):
     is a plaintext token or ``sha256:<hex digest>`` (streams/web/auth.py)."""
     tokens_file: Path | None = None
     """Token file kept by ``emc token issue|revoke``; default ``{data_dir}/web_tokens.json``."""
+
+
+class IngestSettings(BaseModel):
+    """The HTTP ingest service (``emc ingest``): EMC's tracking call ``POST /TrackingMCDT``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6068, ge=0, le=65535)
+    sites_file: str = "sites.csv"
+    """SiteId → unit_code map, relative to config_dir (or absolute)."""
+    encoding: Literal["avro", "json"] = "avro"
+    """Wire encoding of the events it produces."""
+    max_batch: int = Field(default=1_000, ge=1)
+    """Most calls in one ``POST /TrackingMCDT/batch`` request."""
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Largest request body, bytes."""
+    default_due_days: float | None = Field(default=15.0, gt=0)
+    """Due date of a receipt that carries none (the original call has no due date), days after
+    its receipt. A proposed default: on-time rates of such dossiers are only as right as it.
+    Unset (``EMC_INGEST__DEFAULT_DUE_DAYS=``) makes ``DueDate`` required on receipts."""
+    produce_timeout_s: float = Field(default=10.0, gt=0)
+    """Longest wait for the broker to acknowledge a call's event before answering 503."""
 
 
 class StreamSettings(BaseModel):
@@ -165,6 +297,25 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     health: HealthSettings = HealthSettings()
     assessment: AssessmentSettings = AssessmentSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Constructor arguments, then variables, then ``EMC_…_FILE`` secret files."""
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            _SecretFiles(settings_cls),
+            file_secret_settings,
+        )
 
     @property
     def units_path(self) -> Path:
@@ -176,10 +327,29 @@ class Settings(BaseSettings):
         return path if path.is_absolute() else self.config_dir / path
 
     def clickhouse_dsn(self) -> str:
-        """The ClickHouse DSN in force (secret: do not log it)."""
-        if self.clickhouse.dsn is not None:
-            return self.clickhouse.dsn.get_secret_value()
-        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+        """The ClickHouse DSN in force (secret: do not log it), with ``clickhouse.user``,
+        ``password``, ``secure``, ``ca_cert`` and ``verify`` applied to a server DSN
+        (clickhouse-connect reads ``ca_cert``/``verify`` from the DSN's query)."""
+        if self.clickhouse.dsn is None:
+            return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+        dsn = self.clickhouse.dsn.get_secret_value()
+        ch = self.clickhouse
+        parts = urlsplit(dsn)
+        if parts.scheme not in ("http", "https"):
+            return dsn
+        scheme = "https" if ch.secure else parts.scheme
+        user = quote(ch.user, safe="") if ch.user else parts.username
+        password = quote(ch.password.get_secret_value(), safe="") if ch.password else parts.password
+        host = parts.hostname or ""
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        if user:
+            netloc = f"{user}:{password}@{netloc}" if password else f"{user}@{netloc}"
+        query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+        if ch.ca_cert is not None:
+            query["ca_cert"] = str(ch.ca_cert)
+        if not ch.verify:
+            query["verify"] = "false"
+        return urlunsplit((scheme, netloc, parts.path, urlencode(query), parts.fragment))
 
     def redacted_clickhouse_dsn(self) -> str:
         """The DSN with any password replaced by ``***``, for logs and banners."""
@@ -190,3 +360,34 @@ class Settings(BaseSettings):
             user = creds.split(":", 1)[0]
             return f"{scheme}{sep}{user}:***@{host}"
         return dsn
+
+
+SECRET_FIELDS: tuple[tuple[str, str], ...] = (
+    ("kafka", "sasl_password"),
+    ("kafka", "ssl_key_password"),
+    ("clickhouse", "dsn"),
+    ("clickhouse", "password"),
+)
+"""(section, field) of the secrets that may come from a file: ``EMC_SECTION__FIELD_FILE``."""
+
+
+class _SecretFiles(PydanticBaseSettingsSource):
+    """``EMC_SECTION__FIELD_FILE=/path`` → the file's content for each of :data:`SECRET_FIELDS`
+    (Docker/Compose secrets are files under ``/run/secrets``)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # the whole mapping comes from __call__
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for section, name in SECRET_FIELDS:
+            variable = f"EMC_{section}__{name}_FILE".upper()
+            path = os.environ.get(variable)
+            if not path or os.environ.get(variable.removesuffix("_FILE")):
+                continue
+            try:
+                value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+            found.setdefault(section, {})[name] = value
+        return found

@@ -1,6 +1,7 @@
 """The folders are the architecture: which room may import which.
 
     core ← kafka, traffic, sinks ← health ← web ← worker ← cli
+                                        web (auth) ← ingest ← cli
 
 ``streams.settings`` (the one settings object) is a leaf every room but core may read. The
 benchmark suite (bench/) and the development tools (tools/) sit outside the installed package:
@@ -24,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "assessment": {"core", "sinks", "health", "settings"},
     "web": {"core", "sinks", "health", "assessment", "settings"},
     "worker": {"core", "kafka", "sinks", "health", "assessment", "web", "settings"},
+    "ingest": {"core", "kafka", "web", "settings"},
     "cli": {
         "core",
         "kafka",
@@ -33,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
         "assessment",
         "web",
         "worker",
+        "ingest",
         "settings",
         "bench",
     },
@@ -46,6 +49,7 @@ ALLOWED: dict[str, set[str]] = {
         "assessment",
         "web",
         "worker",
+        "ingest",
         "settings",
     },
 }

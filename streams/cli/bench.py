@@ -87,6 +87,13 @@ def _bench_python(create: bool, say: Any) -> tuple[str | None, str | None, str]:
 
 @click.command("bench")
 @click.option(
+    "--ingest",
+    "ingest_calls",
+    type=int,
+    default=None,
+    help="Only the HTTP ingest load test: this many calls on loopback (tansu).",
+)
+@click.option(
     "--events", type=int, default=None, help="Events per encoding [150,000; quick 20,000]."
 )
 @click.option("--quick", is_flag=True, help="About a minute: fewer events, short latency run.")
@@ -112,6 +119,7 @@ def _bench_python(create: bool, say: Any) -> tuple[str | None, str | None, str]:
               help="Workers write to ClickHouse in a process of its own (HTTP) instead of the "
               "embedded engine: the worker's RSS and CPU without the engine.")  # fmt: skip
 def bench(
+    ingest_calls: int | None,
     events: int | None,
     quick: bool,
     encoding: str,
@@ -134,6 +142,9 @@ def bench(
     million events and peak RSS next to a bare consumer (ceiling) and Quix Streams (peer) on the
     same data; then latency to the live table and to ClickHouse at a steady --rate.
     """
+    if ingest_calls is not None:
+        _ingest_bench(ingest_calls, output)
+        return
     from rich.console import Console
 
     _import_bench()
@@ -249,3 +260,52 @@ def _run(
             results["latency"] = suite.latency_phase(
                 work / "latency", rate=rate, duration_s=duration, partitions=partitions, say=say
             )
+
+
+def _ingest_bench(calls: int, output: Path | None) -> None:
+    """POST /TrackingMCDT load on loopback: tansu + one ingest, ``calls`` calls, 60 s at most."""
+    import asyncio
+    import dataclasses
+    import json
+    import tempfile
+
+    from pydantic import SecretStr
+
+    from streams.cli.ingest import IngestThread
+    from streams.ingest.load import run_load
+    from streams.kafka.broker import EmbeddedBroker, free_port
+    from streams.kafka.topics import ensure_topics
+    from streams.settings import IngestSettings, KafkaSettings, Settings, WebSettings
+
+    token = "emc-bench-ingest-token"
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+        ensure_topics(broker.bootstrap_servers, 4)
+        settings = Settings(
+            data_dir=Path(tmp),
+            kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers),
+            web=WebSettings(tokens=SecretStr(f"unit:HA_NOI={token}")),
+            ingest=IngestSettings(port=free_port()),
+        )
+        thread = IngestThread(settings)
+        thread.start()
+        thread.ready.wait(30)
+        time.sleep(0.5)
+        try:
+            result = asyncio.run(
+                run_load(
+                    f"http://127.0.0.1:{settings.ingest.port}/TrackingMCDT",
+                    token,
+                    "1076",
+                    calls=calls,
+                    max_seconds=60.0,
+                )
+            )
+        finally:
+            thread.stop()
+    click.echo(
+        f"ingest: {result.ok:,} of {result.sent:,} calls accepted in {result.wall_s:.1f} s = "
+        f"{result.calls_per_s:,.0f} calls/s, p50 {result.p50_ms:.1f} ms, "
+        f"p99 {result.p99_ms:.1f} ms ({result.failed} refused)"
+    )
+    if output is not None:
+        output.write_text(json.dumps(dataclasses.asdict(result), indent=1), encoding="utf-8")

@@ -6,6 +6,7 @@
 ``emc query`` / ``reconcile``  :mod:`streams.cli.query`
 ``emc import`` / ``status``    :mod:`streams.cli.health`
 ``emc token`` / ``emc top``    :mod:`streams.cli.web`
+``emc ingest``                 :mod:`streams.cli.ingest`
 ``emc bench``                  :mod:`streams.cli.bench`
 ``emc report``                 :mod:`streams.cli.report`
 =============================  ==========================================
@@ -17,6 +18,7 @@ import click
 
 from streams.cli.bench import bench
 from streams.cli.health import import_command, status_command
+from streams.cli.ingest import ingest
 from streams.cli.query import query, reconcile
 from streams.cli.report import report
 from streams.cli.run import run, worker
@@ -32,6 +34,7 @@ def main() -> None:
 for command in (
     worker,
     run,
+    ingest,
     simulate,
     reconcile,
     query,

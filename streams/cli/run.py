@@ -9,6 +9,7 @@ import threading
 
 import click
 
+from streams.cli.ingest import IngestThread
 from streams.cli.settings import load_settings
 from streams.cli.simulate import SimulatorThread
 from streams.cli.web import issue_run_token
@@ -65,12 +66,27 @@ def worker(processes: int) -> None:
     help="Compress simulated lifecycles: 0.002 turns hours into seconds.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def run(rate: float, duration: float | None, partitions: int, time_scale: float, seed: int) -> None:
+@click.option(
+    "--ingest/--no-ingest",
+    "with_ingest",
+    default=True,
+    show_default=True,
+    help="Also serve POST /TrackingMCDT (EMC_INGEST__HOST/PORT).",
+)
+def run(
+    rate: float,
+    duration: float | None,
+    partitions: int,
+    time_scale: float,
+    seed: int,
+    with_ingest: bool,
+) -> None:
     """The embedded default: tansu broker + worker on chdb + simulated traffic.
 
     Starts the tansu broker on a free loopback port, the worker with the embedded ClickHouse
     engine under EMC_DATA_DIR, and a simulator producing realistic dossier lifecycles; prints
-    where to look and a live summary every few seconds.
+    where to look and a live summary every few seconds. The HTTP ingest (POST /TrackingMCDT)
+    runs next to the worker unless --no-ingest.
     """
     from streams.kafka.broker import EmbeddedBroker
     from streams.kafka.topics import ensure_topics
@@ -99,8 +115,15 @@ def run(rate: float, duration: float | None, partitions: int, time_scale: float,
         }
     )
     simulator: SimulatorThread | None = None
+    ingest_thread: IngestThread | None = None
     try:
         ensure_topics(broker.bootstrap_servers, partitions)
+        if with_ingest:
+            ingest_thread = IngestThread(settings)
+            ingest_thread.start()
+            ingest_thread.ready.wait(30)
+            if ingest_thread.error is not None:
+                raise click.ClickException(f"the ingest did not start: {ingest_thread.error}")
         if rate > 0:
             simulator = SimulatorThread(broker.bootstrap_servers, rate, seed, time_scale, "mixed")
             simulator.start()
@@ -115,6 +138,10 @@ def run(rate: float, duration: float | None, partitions: int, time_scale: float,
                     f"  dashboard (token inside):    {web}/emc/dashboard?token={run_token}",
                     f"  live tables (JSON):          {web}/emc/units",
                     f"  worker progress:             {web}/emc/progress",
+                    f"  tracking call (unit tokens): http://{settings.ingest.host}:"
+                    f"{settings.ingest.port}/TrackingMCDT"
+                    if with_ingest
+                    else "  tracking call:               off",
                     f"  simulated traffic:           {rate:g} events/s"
                     if rate
                     else "  simulated traffic:           off",
@@ -131,6 +158,8 @@ def run(rate: float, duration: float | None, partitions: int, time_scale: float,
     except EmcError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
+        if ingest_thread is not None:
+            ingest_thread.stop()
         if simulator is not None:
             simulator.stopping.set()
             simulator.join(10)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -14,7 +17,7 @@ CHANGELOG_CONFIG: dict[str, str] = {"cleanup.policy": "compact"}
 
 
 def ensure_topics(
-    bootstrap_servers: str,
+    bootstrap_servers: str | Mapping[str, Any],
     partitions: int,
     replication_factor: int = 1,
     topics: tuple[str, ...] = ALL_TOPICS,
@@ -24,9 +27,12 @@ def ensure_topics(
     """Create any of ``topics`` that do not exist yet; return the ones created.
 
     Every lifecycle topic must have the same partition count: a unit's events on all four
-    topics then share a partition number, and so does its state.
+    topics then share a partition number, and so does its state. ``bootstrap_servers`` is a
+    ``host:port`` list, or a whole librdkafka client configuration (with SASL/TLS settings).
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    config = client_config(bootstrap_servers)
+    admin = AdminClient(config)
+    bootstrap_servers = config["bootstrap.servers"]
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
@@ -57,3 +63,10 @@ def ensure_topics(
                 continue
             raise BrokerError(f"cannot create topic {topic}: {exc}") from exc
     return created
+
+
+def client_config(bootstrap: str | Mapping[str, Any]) -> dict[str, Any]:
+    """A librdkafka configuration from a ``host:port`` list or an existing configuration."""
+    if isinstance(bootstrap, str):
+        return {"bootstrap.servers": bootstrap}
+    return dict(bootstrap)

@@ -69,11 +69,12 @@ class EmcApp(faust.App):
 
 
 def kafka_configs(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(consumer, producer) librdkafka settings of the worker."""
+    """(consumer, producer) librdkafka settings of the worker, with the settings' SASL/TLS
+    (:meth:`streams.settings.KafkaSettings.client_config`). They hold secrets: never log them."""
     kafka = settings.kafka
     session_ms = int(kafka.session_timeout_s * 1000)
     consumer = {
-        "bootstrap.servers": kafka.bootstrap_servers,
+        **kafka.client_config(),
         "group.id": kafka.group_id,
         "client.id": f"{kafka.group_id}-worker",
         "enable.auto.commit": False,
@@ -85,7 +86,7 @@ def kafka_configs(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
         "fetch.wait.max.ms": 50,
     }
     producer = {
-        "bootstrap.servers": kafka.bootstrap_servers,
+        **kafka.client_config(),
         "client.id": f"{kafka.group_id}-worker",
         "enable.idempotence": True,
         "linger.ms": 5,
@@ -95,6 +96,25 @@ def kafka_configs(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     if kafka.single_record_batches:
         producer["batch.num.messages"] = 1
     return consumer, producer
+
+
+def faust_credentials(settings: Settings) -> faust.auth.Credentials | None:
+    """The settings' SASL/TLS for Faust's own Kafka driver (aiokafka). The worker's records
+    go through confluent-kafka (:func:`kafka_configs`); Faust's consumer and producer are off,
+    but its driver gets the same credentials so nothing it opens falls back to plaintext."""
+    kafka = settings.kafka
+    options = kafka.aiokafka_config()
+    ssl_context = options.get("ssl_context")
+    if kafka.security_protocol.startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"],
+            password=options["sasl_plain_password"],
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=ssl_context,
+        )
+    if ssl_context is not None:
+        return faust.SSLCredentials(ssl_context)
+    return None
 
 
 def lateness_from(settings: Settings) -> Lateness:
@@ -188,6 +208,7 @@ def create_app(
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         stream_buffer_maxsize=16,
+        broker_credentials=faust_credentials(settings),
     )
     codec = Codec(
         schema_registry_url=kafka.schema_registry_url,

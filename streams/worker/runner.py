@@ -24,6 +24,7 @@ def open_sink(settings: Settings, wait_s: float = 60.0) -> ClickHouseSink:
         settings.clickhouse_dsn(),
         settings.clickhouse.database,
         settings.clickhouse.insert_batch_rows,
+        cluster=settings.clickhouse.cluster,
     )
     deadline = time.monotonic() + wait_s
     delay = settings.clickhouse.retry_initial_s
@@ -46,7 +47,7 @@ def run_worker(settings: Settings, *, print_summary: bool = False) -> None:
     sink = open_sink(settings)
     changelog = changelog_topic(settings.kafka.group_id)
     ensure_topics(
-        settings.kafka.bootstrap_servers,
+        settings.kafka.client_config(),
         settings.kafka.partitions,
         settings.kafka.replication_factor,
         topics=(*ALL_TOPICS, changelog),

@@ -16,6 +16,7 @@ from streams.cli import main
 COMMANDS = {
     "worker", "run", "simulate", "query", "reconcile", "import", "status", "token", "top", "bench",
     "report",
+    "ingest",
 }  # fmt: skip
 
 

@@ -40,7 +40,11 @@ KAFKA = "kafka"
 CLICKHOUSE = "clickhouse"
 CLICKHOUSE_HTTP_PORT = 8123
 TEST_PASSWORD = "test-password"
-TEST_ENV = {"CLICKHOUSE_PASSWORD": TEST_PASSWORD}
+TEST_ENV = {
+    "CLICKHOUSE_PASSWORD": TEST_PASSWORD,
+    "GRAFANA_ADMIN_PASSWORD": "test-grafana",
+    "EMC_INGEST_TOKENS": "unit:HA_NOI=test-token",
+}
 
 
 # --- compose interpolation (the subset of the Compose spec this file may use) ---------------------
@@ -743,4 +747,24 @@ def test_compose_refuses_to_run_without_password(compose_cli: list[str], tmp_pat
     empty.write_text("", encoding="utf-8")
     result = run_compose(compose_cli, "config", "-q", env_file=empty, env={})
     assert result.returncode != 0
-    assert "set CLICKHOUSE_PASSWORD" in result.stderr
+    # compose names the first required secret it meets; each one is required
+    assert re.search(r"set (CLICKHOUSE_PASSWORD|GRAFANA_ADMIN_PASSWORD|EMC_INGEST_TOKENS)\b",
+                     result.stderr), result.stderr  # fmt: skip
+
+
+def test_two_workers_one_group_ingest_and_grafana(services: dict[str, dict[str, Any]]) -> None:
+    first, second = environment_of(services[WORKER]), environment_of(services["emc-worker-2"])
+    assert first["EMC_KAFKA__GROUP_ID"] == second["EMC_KAFKA__GROUP_ID"]
+    assert second["EMC_CLICKHOUSE__PASSWORD"] == TEST_PASSWORD  # from the env, not the image
+    assert named_volume_mounts(services[WORKER]) != named_volume_mounts(services["emc-worker-2"])
+    ingest = services["emc-ingest"]
+    assert ingest["command"] == ["ingest"]
+    assert "/TrackingMCDT/ping" in " ".join(ingest["healthcheck"]["test"])
+    assert environment_of(ingest)["EMC_INGEST__PORT"] == "6068"
+    grafana = services["grafana"]
+    env = environment_of(grafana)
+    assert env["GF_INSTALL_PLUGINS"] == "grafana-clickhouse-datasource"
+    assert env["CLICKHOUSE_PASSWORD"] == TEST_PASSWORD
+    mounts = [str(v).split(":")[0] for v in grafana["volumes"]]
+    for source in ("./grafana/provisioning", "./grafana/dashboards"):
+        assert source in mounts and (COMPOSE_FILE.parent / source).is_dir()
