@@ -117,7 +117,7 @@ def bad_inputs() -> list[tuple[str, str, bytes | None, bytes]]:
         ("invalid_time", rec_topic, key, encode_json({**rec, "event_time": 4_102_444_800_000})),
         ("unknown_enum_symbol", rec_topic, key, encode_json({**rec, "channel": "fax"})),
         ("invalid_type", rec_topic, key, encode_json({**rec, "via_national_portal": "yes"})),
-        ("invalid_value", rec_topic, key, encode_json({**rec, "procedure_level": 2})),
+        ("invalid_value", rec_topic, key, encode_json({**rec, "procedure_level": 7})),
         ("oversize", rec_topic, key,
          encode_json({**rec, "procedure_name": "x" * 70_000})),
         ("unknown_unit", rec_topic, b"NOWHERE",
