@@ -20,6 +20,8 @@ import orjson
 from aiohttp import web
 
 from sinks.errors import SinkError
+from streams.assessment.assess import read_scores
+from streams.core.periods import parse_period
 from streams.core.registry import UnitRegistry
 from streams.core.windows import WINDOW_SIZES_MS
 from streams.web.auth import Principal, TokenStore
@@ -289,6 +291,24 @@ class Api:
         limit = _int_param(request, "limit", 50, 1, 1000)
         return json_response(await self.live.unit_rejects(code, limit))
 
+    async def scores(self, request: web.Request, principal: Principal) -> web.Response:
+        """Stored assessment results (``emc.unit_scores``: indicators, QĐ 766 points, level,
+        rank, targets met), newest period first; ``?period=2026-Q3`` for one period. A unit token
+        sees its own unit's results only, a national token every unit's."""
+        period = request.query.get("period") or None
+        if period is not None:
+            try:
+                parse_period(period)
+            except ValueError as exc:
+                raise BadRequest(str(exc)) from exc
+        unit = None if principal.role == "national" else principal.unit_code
+        loop = asyncio.get_running_loop()
+        rows = await loop.run_in_executor(
+            self.live.executor, lambda: read_scores(self.live.sink, period, unit)
+        )
+        rows = [r for r in rows if principal.may_see(r["unit_code"])]
+        return json_response({"period": period, "rows": rows})
+
     async def statuses(self, request: web.Request, principal: Principal) -> web.Response:
         available, statuses = await self.live.statuses()
         rows = [status_json(s) for code, s in sorted(statuses.items()) if principal.may_see(code)]
@@ -360,4 +380,5 @@ class Api:
             ("/emc/api/units/{unit_code}/windows", self.guarded(self.windows)),
             ("/emc/api/units/{unit_code}/rejects", self.guarded(self.rejects)),
             ("/emc/api/statuses", self.guarded(self.statuses)),
+            ("/emc/api/scores", self.guarded(self.scores)),
         ]

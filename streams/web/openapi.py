@@ -285,6 +285,26 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/emc/api/scores": {
+                "get": {
+                    "summary": "stored assessment results (emc.unit_scores: indicators, QĐ 766 "
+                    "points, level A–E, rank, targets met), newest period first; a unit token "
+                    "sees its own unit's only",
+                    "parameters": [
+                        {
+                            "name": "period",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "2026-Q3, 2026-11, 2026 or 2026-07-01..2026-09-30",
+                        }
+                    ],
+                    "responses": {
+                        "200": _json({"type": "object"}, "{period, rows}"),
+                        **_errors(400, 401, 503),
+                    },
+                }
+            },
             "/emc/api/units/{unit_code}/rejects": {
                 "get": {
                     "summary": "the unit's rejected records (emc.dead_letters): counts by kind "
