@@ -73,6 +73,18 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> ClickHouseSink:
         "event_time, encoding, source_partition, source_offset, counted_windows, ingested_at) "
         f"VALUES ('received', 'late1', 'HA_NOI', 'D8', '{hour}', 'json', 0, 1, 0, '{hour}')"
     )
+    sink.command(
+        "INSERT INTO emc.dead_letters (source_topic, source_partition, source_offset, kind, "
+        "reason, detail, unit_code, original_size, original_prefix_b64, rejected_at) VALUES "
+        f"('emc.dossier.received.v1', 0, 7, 'dead_letter', 'missing_field', 'no due_at', "
+        f"'HA_NOI', 12, 'e30=', '{hour}')"
+    )
+    sink.command(
+        "INSERT INTO emc.unit_scores (period, period_start, period_end, unit_code, unit_kind, "
+        "received, score, level, rank, partly_connected, scoring_version, computed_at) VALUES "
+        f"('2024-Q1', '2024-01-01 00:00:00', '2024-04-01 00:00:00', 'HA_NOI', 'province', 10, "
+        f"91.5, 'A', 1, false, 'test', '{hour}')"
+    )
     return sink
 
 
