@@ -8,6 +8,10 @@ sharded by ``cityHash64(unit_code)`` so that all versions of a row land on one s
 (``ReplacingMergeTree`` only collapses versions within a shard). Generic by construction: a
 table added to the single-node DDL (e.g. by other work) gets its cluster form with no change
 here. Views stay per node over the local tables; BI reads across shards through ``*_all``.
+A data statement of the schema (the one-time fill of ``dossier_fact_states`` from the events a
+store held before its materialized view existed) cannot run ON CLUSTER: it is kept as it is and
+fills, on the node the client is connected to, that node's shard; run it on one replica of each
+shard when upgrading an existing cluster.
 """
 
 from __future__ import annotations
@@ -40,7 +44,10 @@ def cluster_ddl(database: str, cluster: str) -> list[str]:
     for statement in ddl(database):
         match = _CREATE.match(statement)
         if match is None:
-            raise ValueError(f"no cluster form for: {statement[:60]}")
+            if not statement.startswith("INSERT INTO "):
+                raise ValueError(f"no cluster form for: {statement[:60]}")
+            out.append(statement)  # a data statement: per node, see the module docstring
+            continue
         name = match.group("name")
         on_cluster = f"{match.group(0)} ON CLUSTER {cluster}"
         statement = on_cluster + statement[match.end() :]

@@ -18,9 +18,12 @@ def sink(tmp_path_factory: pytest.TempPathFactory) -> ClickHouseSink:
 
 def test_every_statement_is_parsed_by_clickhouse(sink: ClickHouseSink) -> None:
     statements = cluster_ddl("emc", "emc_cluster")
+    data = [s for s in statements if not s.startswith("CREATE ")]
+    assert data == [s for s in ddl("emc") if s.startswith("INSERT INTO ")]  # kept as they are
     for statement in statements:
         (formatted,) = sink.query_rows("SELECT formatQuery({q:String})", {"q": statement})[0]
-        assert "ON CLUSTER emc_cluster" in formatted, formatted
+        if statement.startswith("CREATE "):
+            assert "ON CLUSTER emc_cluster" in formatted, formatted
 
 
 def test_tables_are_replicated_and_distributed() -> None:
