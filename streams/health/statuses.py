@@ -35,11 +35,10 @@ REASON_CODES: tuple[str, ...] = (
     "no_results",
     "low_catalogue_coverage",
     "ok",
-    "reported_totals_differ",
     "operator_override",
 )
-"""Which rule decided (``ok``: none did, fully connected); ``reported_totals_differ`` is rule 3's
-third test (evaluated after the first two), ``operator_override`` an operator-set status."""
+"""Which rule decided (``ok``: none did, fully connected; ``operator_override``: an operator-set
+status)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +72,6 @@ class UnitStatus:
     catalogue_size: int | None = None
     online_procedures: int | None = None
     covered_procedures: int | None = None
-    reported_mismatches: int | None = None
-    """Reported-totals metrics (over the periods compared) off by more than the tolerance."""
-    reported_worst: str | None = None
-    """The worst difference, worded (``"tiếp nhận 120 báo cáo / 100 EMC (+20, 20.0%)…"``)."""
     status_label: str = ""
     """The status in the letter's Vietnamese wording (default: :data:`STATUS_LABELS`)."""
     reason: str = ""
@@ -130,11 +125,6 @@ def describe(s: UnitStatus) -> str:
         return (
             f"{s.anomalous_dossiers}/{s.dossiers} hồ sơ "
             f"({_pct(s.anomalous_dossiers, s.dossiers)}) có vòng đời bất thường"
-        )
-    if s.reason_code == "reported_totals_differ":
-        return (
-            f"{s.reported_mismatches} chỉ tiêu đơn vị báo cáo lệch số liệu EMC quá ngưỡng; "
-            f"lệch nhiều nhất: {s.reported_worst or '-'}"
         )
     if s.reason_code == "no_results":
         return f"Có {s.receipts} hồ sơ tiếp nhận nhưng không có sự kiện trả kết quả"
