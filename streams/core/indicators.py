@@ -9,14 +9,21 @@ when the denominator is zero), except ``avg_processing_s`` (seconds):
 - remote rate = online receipts not submitted by a one-stop officer / receipts (proposed
   definition of "trực tuyến từ xa");
 - via-national-portal rate = receipts through the national portal / receipts;
-- online payment rate = fees paid online / receipts with a fee;
+- online payment rate = dossiers with a fee paid online at any step (the receipt's
+  ``fee_payment`` is ``online`` or the result says ``paid_online``) / dossiers with a fee (the
+  receipt names one, or the result says it was paid online);
 - on-time rate = dossiers finished by their due time / (finished dossiers + open dossiers past
   their due time) (QĐ 766 §2.1: finished_at ≤ due_at; still-open dossiers past due count late);
 - average processing time = Σ(finished_at − received time) / finished dossiers, seconds;
-- fully-online rate = online receipts of level-4 procedures whose result was returned
-  electronically / receipts;
+- fully-online rate (Decree 42/2022) = online receipts of level-4 procedures whose result went
+  out electronically, or by post when the receipt asked for it (``postal_return`` and a
+  ``postal`` result channel) / receipts;
 - digitisation rate = results with digitised components and an electronic result / results;
-- satisfaction rate = satisfied or very satisfied feedback / feedback received.
+- satisfaction rate = dossiers whose rating is satisfied or very satisfied / dossiers with a
+  rating: one rating per dossier, its latest by ``(event_time, event_id)``, so ``feedback`` counts
+  rated dossiers, not feedback events (a later rating replaces the earlier one's counts).
+
+These are the period definitions of docs/assessment.md, applied to the live windows too.
 """
 
 from __future__ import annotations
@@ -125,6 +132,8 @@ _RATE_DENOMINATORS: Final = np.array(
 """``(N_COUNTERS, len(RATES))``: 1 where a counter is in a rate's denominator."""
 
 SATISFIED_RATINGS: Final = frozenset({"very_satisfied", "satisfied"})
+FEE_CODES: Final[dict[str, int]] = {"none": 0, "in_person": 1, "online": 2}
+"""A receipt's ``fee_payment`` → the code a dossier's state keeps of it."""
 
 
 def _vector(**values: int) -> npt.NDArray[np.int64]:
@@ -150,28 +159,53 @@ def result_delta(
     level: int,
     electronic_result: bool,
     digitised: bool,
+    postal_return: bool = False,
+    result_channel: str = "",
+    fee: int = -1,
+    paid_online: bool = False,
 ) -> npt.NDArray[np.int64]:
     """Counter changes when a received dossier's result is returned (times in epoch ms).
 
-    Taking the dossier out of ``overdue_open`` is a separate change (:func:`overdue_delta`),
-    applied only to the windows that counted it overdue."""
+    ``postal_return`` is the receipt's; ``fee`` is the receipt's ``fee_payment`` as
+    :data:`FEE_CODES` (0 none, 1 in person, 2 online; -1 unknown: a
+    ``paid_online`` result then adds nothing). A result ``paid_online`` makes a dossier whose fee
+    was not paid online at receipt an online payment (and a dossier with a fee, if the receipt
+    named none). Taking the dossier out of ``overdue_open`` is a separate change
+    (:func:`overdue_delta`), applied only to the windows that counted it overdue."""
     out = np.zeros(N_COUNTERS, dtype=np.int64)  # set one by one: a kwargs dict costs more
     out[_FINISHED] = 1
     out[_FINISHED_ON_TIME] = int(finished_ms <= due_ms)
     out[_PROCESSING_MS_SUM] = max(0, finished_ms - received_ms)
-    out[_FULLY_ONLINE] = int(online and level == 4 and electronic_result)
+    delivered = electronic_result or (postal_return and result_channel == "postal")
+    out[_FULLY_ONLINE] = int(online and level == 4 and delivered)
     out[_RESULTS] = 1
     out[_RESULTS_DIGITISED] = int(digitised and electronic_result)
+    if paid_online and 0 <= fee < _FEE_ONLINE:
+        out[_ONLINE_PAYMENT] = 1
+        out[_FEE_DOSSIERS] = int(fee == _FEE_NONE)
     return out
 
 
 def feedback_delta(rating: str) -> npt.NDArray[np.int64]:
-    """Counter changes for one feedback on a received dossier."""
+    """Counter changes for a dossier's first rating (a received dossier)."""
     return (_SATISFIED_FEEDBACK if rating in SATISFIED_RATINGS else _OTHER_FEEDBACK).copy()
+
+
+def rating_change_delta(previous: str, rating: str) -> npt.NDArray[np.int64]:
+    """Counter changes when a newer rating replaces the dossier's counted one: ``feedback``
+    stays (one rating per dossier), ``satisfied`` moves by -1, 0 or +1."""
+    out = np.zeros(N_COUNTERS, dtype=np.int64)
+    out[_SATISFIED] = int(rating in SATISFIED_RATINGS) - int(previous in SATISFIED_RATINGS)
+    return out
 
 
 _SATISFIED_FEEDBACK: Final = _vector(feedback=1, satisfied=1)
 _OTHER_FEEDBACK: Final = _vector(feedback=1)
+_SATISFIED: Final = COUNTER_INDEX["satisfied"]
+_ONLINE_PAYMENT: Final = COUNTER_INDEX["online_payment"]
+_FEE_DOSSIERS: Final = COUNTER_INDEX["fee_dossiers"]
+_FEE_NONE: Final = FEE_CODES["none"]
+_FEE_ONLINE: Final = FEE_CODES["online"]
 
 
 def overdue_delta(sign: int) -> npt.NDArray[np.int64]:

@@ -72,6 +72,19 @@ class DossierState:
     flagged: list[str] = field(default_factory=list)
     """Event ids already reported as lifecycle anomalies (report once)."""
     last_ms: int = 0
+    fee: int = -1
+    """The receipt's ``fee_payment`` as :data:`streams.core.indicators.FEE_CODES` (0 none,
+    1 in person, 2 online); -1: unknown (a state written before this field existed: a later
+    ``paid_online`` is then not counted, as before)."""
+    postal_return: bool = False
+    """The receipt asked for the result by post."""
+    rating: str | None = None
+    """The rating counted for the dossier: its latest feedback by ``(event_time, event_id)``."""
+    rating_ms: int = 0
+    rating_id: str = ""
+    """``event_time`` (epoch ms) and ``event_id`` of the feedback that gave :attr:`rating`."""
+    rating_bits: int = 0
+    """Windows whose ``feedback``/``satisfied`` counters count :attr:`rating`."""
 
     @property
     def open(self) -> bool:
@@ -95,11 +108,18 @@ class DossierState:
             [[p.kind, p.event, p.encoding, p.partition, p.offset] for p in self.pending],
             self.flagged,
             self.last_ms,
+            self.fee,
+            self.postal_return,
+            self.rating,
+            self.rating_ms,
+            self.rating_id,
+            self.rating_bits,
         ]
 
     @classmethod
     def from_list(cls, raw: list[Any]) -> DossierState:
-        """Inverse of :meth:`to_list` (``raw`` is taken over, not copied)."""
+        """Inverse of :meth:`to_list` (``raw`` is taken over, not copied). An array written
+        before the trailing fields existed is shorter: those fields take their defaults."""
         state = cls(*raw)
         if state.pending:
             state.pending = [Pending(*p) for p in cast(list[list[Any]], state.pending)]

@@ -25,9 +25,11 @@ import numpy as np
 from streams.core.errors import DecodeError
 from streams.core.events import TYPE_BY_TOPIC, Event, EventType, schema_field_names
 from streams.core.indicators import (
+    FEE_CODES,
     feedback_delta,
     overdue_delta,
     rate_columns,
+    rating_change_delta,
     receipt_matrix,
     result_delta,
 )
@@ -521,6 +523,8 @@ class BatchProcessor:
                 state.due_ms = ev["due_at"]
                 state.online = ev["channel"] == "online"
                 state.level = ev["procedure_level"]
+                state.fee = FEE_CODES[ev["fee_payment"]]
+                state.postal_return = ev["postal_return"]
                 state.counted = counted
                 if state.due_ms is not None and state.open:
                     heapq.heappush(due, (state.due_ms, it.key))
@@ -602,16 +606,33 @@ class BatchProcessor:
                 state.level,
                 ev["electronic_result"],
                 ev["digitised"],
+                state.postal_return,
+                ev["result_channel"],
+                state.fee,
+                ev["paid_online"],
             )
             applied = windows.adjust(state.received_ms, delta, counted, touched)
             state.finished_ms = ev["finished_at"]
             self._clear_overdue(unit_code, it.key, state, windows, touched, out)
             self._schedule_expiry(unit_code, it.key, ev["finished_at"])
             return bits_of(applied)
-        # feedback
+        # feedback: one rating per dossier, its latest by (event_time, event_id)
         assert state.received_ms is not None
-        applied = windows.adjust(state.received_ms, feedback_delta(ev["rating"]), counted, touched)
-        return bits_of(applied)
+        rating, rated_ms, rating_id = ev["rating"], ev["event_time"], ev["event_id"]
+        if state.rating is None:
+            delta, where = feedback_delta(rating), counted
+        elif (rated_ms, rating_id) > (state.rating_ms, state.rating_id):
+            # the windows that count the older rating (some may have been evicted since)
+            delta, where = (
+                rating_change_delta(state.rating, rating),
+                _WINDOWS_OF_BITS[state.rating_bits],
+            )
+        else:
+            return 0  # an older rating than the one counted: recorded, not counted
+        rated_in = bits_of(windows.adjust(state.received_ms, delta, where, touched))
+        state.rating, state.rating_ms, state.rating_id = rating, rated_ms, rating_id
+        state.rating_bits = rated_in
+        return rated_in
 
     def _clear_overdue(
         self,

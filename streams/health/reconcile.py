@@ -4,6 +4,11 @@ The stream writes, next to each event, the windows it was counted in (``counted_
 for dossiers that passed their due time while open, where that was counted and undone
 (``emc.dossier_overdue``). From those alone, SQL rebuilds every counter of
 ``emc.unit_window_rollup``; any row where the two disagree is reported. None are expected.
+
+The definitions are the live windows' (streams/core/indicators.py): a fee paid online at any step
+(the receipt, or a counted result saying ``paid_online``), one rating per dossier (its latest
+among the feedback events counted in the window: a newer rating replaces an older one in the
+windows that counted it), fully online by Decree 42's rule (electronic, or by post as asked).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ def expected_sql(database: str, window: str, since: str | None, until: str | Non
 WITH
 receipts AS (
     SELECT unit_code, dossier_id, event_time, due_at, channel, procedure_level,
-           counted_windows
+           fee_payment, postal_return, counted_windows
     FROM {db}.dossier_events FINAL
     WHERE event_type = 'received' AND bitAnd(counted_windows, {bit}) > 0
 ),
@@ -55,10 +60,13 @@ result_rows AS (
         countIf(x.finished_at <= r.due_at) AS finished_on_time,
         sum(greatest(0, toUnixTimestamp64Milli(x.finished_at)
                         - toUnixTimestamp64Milli(r.event_time))) AS processing_ms_sum,
-        countIf(r.channel = 'online' AND r.procedure_level = 4 AND x.electronic_result)
+        countIf(r.channel = 'online' AND r.procedure_level = 4
+                AND (x.electronic_result OR (r.postal_return AND x.result_channel = 'postal')))
             AS fully_online,
         count() AS results,
-        countIf(x.digitised AND x.electronic_result) AS results_digitised
+        countIf(x.digitised AND x.electronic_result) AS results_digitised,
+        countIf(x.paid_online AND r.fee_payment != 'online') AS paid_at_result,
+        countIf(x.paid_online AND r.fee_payment = 'none') AS fee_at_result
     FROM (
         SELECT * FROM {db}.dossier_events FINAL
         WHERE event_type = 'result_returned' AND bitAnd(counted_windows, {bit}) > 0
@@ -71,8 +79,10 @@ feedback_rows AS (
         count() AS feedback,
         countIf(f.rating IN ('very_satisfied', 'satisfied')) AS satisfied
     FROM (
-        SELECT * FROM {db}.dossier_events FINAL
+        SELECT unit_code, dossier_id, argMax(rating, (event_time, event_id)) AS rating
+        FROM {db}.dossier_events FINAL
         WHERE event_type = 'feedback' AND bitAnd(counted_windows, {bit}) > 0
+        GROUP BY unit_code, dossier_id
     ) AS f
     INNER JOIN receipts AS r ON f.unit_code = r.unit_code AND f.dossier_id = r.dossier_id
     GROUP BY unit_code, window_start
@@ -91,7 +101,7 @@ keys AS (
     UNION DISTINCT SELECT unit_code, window_start FROM overdue_rows WHERE overdue_open > 0
 )
 SELECT k.unit_code AS unit_code, toInt64(toUnixTimestamp(k.window_start)) * 1000 AS start_ms,
-    {", ".join(f"toUInt64(ifNull({_source(c)}.{c}, 0)) AS {c}" for c in ROLLUP_COUNTERS)}
+    {", ".join(f"toUInt64({_expression(c)}) AS {c}" for c in ROLLUP_COUNTERS)}
 FROM keys AS k
 LEFT JOIN receipt_rows AS rr USING (unit_code, window_start)
 LEFT JOIN result_rows AS xr USING (unit_code, window_start)
@@ -110,6 +120,16 @@ def _period_sql(since: str | None, until: str | None) -> str:
     if until:
         period += f" AND window_start < parseDateTime64BestEffort('{until}', 3)"
     return period
+
+
+def _expression(counter: str) -> str:
+    """The recomputed value of ``counter`` from the joined row sources."""
+    own = f"ifNull({_source(counter)}.{counter}, 0)"
+    if counter == "online_payment":  # a fee paid online at any step
+        return f"{own} + ifNull(xr.paid_at_result, 0)"
+    if counter == "fee_dossiers":
+        return f"{own} + ifNull(xr.fee_at_result, 0)"
+    return own
 
 
 def _source(counter: str) -> str:

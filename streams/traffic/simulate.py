@@ -139,6 +139,9 @@ class SimulationProfile:
     """Share of results of online receipts whose components were digitised."""
     digitised_share_offline: float = 0.4
     """Share of results of in-person/postal receipts whose components were digitised."""
+    paid_online_later_share: float = 0.1
+    """Share of results of dossiers whose fee was due in person that say the fee was paid
+    online after all (``paid_online``: online payment counts at any step)."""
 
     # --- feedback (đánh giá) ---
     feedback_share: float = 0.3
@@ -152,6 +155,9 @@ class SimulationProfile:
         }
     )
     """Share of feedback per rating (satisfied or better: 90 %)."""
+    rerating_share: float = 0.05
+    """Share of feedback followed by a second rating of the same dossier (a citizen changing
+    the rating; the latest one counts)."""
     complaint_share_dissatisfied: float = 0.5
     """Share of dissatisfied feedback flagged as a complaint (PAKN)."""
     complaint_share_other: float = 0.01
@@ -226,6 +232,8 @@ class SimulationProfile:
             "digitised_share_online",
             "digitised_share_offline",
             "feedback_share",
+            "rerating_share",
+            "paid_online_later_share",
             "complaint_share_dissatisfied",
             "complaint_share_other",
             "duplicate_share",
@@ -271,7 +279,9 @@ class SimulationProfile:
     def events_per_dossier(self) -> float:
         """Expected events per dossier once lifecycles complete, duplicates included."""
         distinct = (
-            1.0 + self.mean_processed_events() + self.result_share * (1.0 + self.feedback_share)
+            1.0
+            + self.mean_processed_events()
+            + self.result_share * (1.0 + self.feedback_share * (1.0 + self.rerating_share))
         )
         return distinct * (1.0 + self.duplicate_share)
 
@@ -349,7 +359,7 @@ class _Dossier:
         "dossier_id",
         "electronic",
         "paid_online",
-        "rating",
+        "ratings",
         "received",
         "result_channel",
         "serial",
@@ -369,7 +379,8 @@ class _Dossier:
         self.result_channel = "in_person"
         self.digitised = False
         self.paid_online = False
-        self.rating: str | None = None
+        self.ratings: list[str] = []
+        """The feedback steps' ratings, in order (the last one is the dossier's rating)."""
         self.complaint = False
 
 
@@ -579,7 +590,7 @@ class LifecycleSimulator:
             base["digitised"] = d.digitised
             base["paid_online"] = d.paid_online
             return EventType.RESULT_RETURNED, base
-        base["rating"] = d.rating
+        base["rating"] = d.ratings[step - n_processed - 2]
         base["complaint"] = d.complaint
         return EventType.FEEDBACK, base
 
@@ -678,10 +689,12 @@ class LifecycleSimulator:
             dossier.digitised = u() < (
                 p.digitised_share_online if online else p.digitised_share_offline
             )
-            dossier.paid_online = fee == "online"
+            dossier.paid_online = fee == "online" or (
+                fee == "in_person" and u() < p.paid_online_later_share
+            )
             if u() < p.feedback_share:
                 rating = _RATING_ORDER[u.pick(self._rating_cum)]
-                dossier.rating = rating
+                dossier.ratings = [rating]
                 dossier.complaint = u() < (
                     p.complaint_share_dissatisfied
                     if rating == "dissatisfied"
@@ -689,6 +702,10 @@ class LifecycleSimulator:
                 )
                 delay = max(1, round(u.exponential(p.feedback_delay_mean_ms) * self.time_scale))
                 dossier.times.append(end + delay)
+                if u() < p.rerating_share:
+                    dossier.ratings.append(_RATING_ORDER[u.pick(self._rating_cum)])
+                    delay = max(1, round(u.exponential(p.feedback_delay_mean_ms) * self.time_scale))
+                    dossier.times.append(dossier.times[-1] + delay)
         heappush(self._heap, (t0, dossier.serial, 0, 0, dossier))
 
     def _valid_units(self, ts_ms: int) -> tuple[list[str], list[float]]:

@@ -87,3 +87,18 @@ def test_values_of_the_previous_format_are_read() -> None:
     mixed = encode_state(DossierState(ids=["r1", "p1", "x1"]), 4, old_json)
     assert decode_state(mixed, 4)[0].ids == ["r1", "p1", "x1"]
     assert decode_state(mixed, 3)[0] == state
+
+
+def test_arrays_written_before_the_rating_and_fee_fields_take_their_defaults() -> None:
+    """A state stored before ``fee`` … ``rating_bits`` existed (15 fields) still loads: the fee
+    is unknown (a later ``paid_online`` adds nothing) and no rating is counted yet."""
+    state = sample_state()
+    short = state.to_list()[:15]
+    loaded = DossierState.from_list(orjson.loads(orjson.dumps(short)))
+    assert loaded.ids == state.ids and loaded.last_ms == state.last_ms
+    assert (loaded.fee, loaded.postal_return, loaded.rating, loaded.rating_bits) == (
+        -1,
+        False,
+        None,
+        0,
+    )

@@ -1,9 +1,10 @@
 """An independent reference model of the rollups: plain Python over the full list of events.
 
 It shares no code with the pipeline: windows, counters and rates are computed here from the
-definitions in docs/domain.md, for streams where nothing is late (every event within the allowed
-lateness of every window), so that the final rollups do not depend on how the stream was
-batched, ordered, duplicated, crashed or rebalanced.
+definitions in docs/domain.md and docs/assessment.md (one rating per dossier, its latest; a fee
+paid online at any step; fully online by Decree 42's rule), for streams where nothing is late
+(every event within the allowed lateness of every window), so that the final rollups do not
+depend on how the stream was batched, ordered, duplicated, crashed or rebalanced.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def expected_rollups(events: list[tuple[str, dict[str, Any]]]) -> dict[Key, dict
     receipts: dict[tuple[str, str], dict[str, Any]] = {}
     results: dict[tuple[str, str], dict[str, Any]] = {}
     closed: set[tuple[str, str]] = set()
-    feedback: list[dict[str, Any]] = []
+    ratings: dict[tuple[str, str], dict[str, Any]] = {}
+    """(unit, dossier) → its latest feedback by (event_time, event_id)."""
     watermark: dict[str, int] = defaultdict(lambda: -(2**62))
     for kind, ev in sorted(events, key=lambda ke: ke[1]["event_time"]):
         if ev["event_id"] in seen:
@@ -45,7 +47,12 @@ def expected_rollups(events: list[tuple[str, dict[str, Any]]]) -> dict[Key, dict
         elif kind == "processed" and ev["status"] in CLOSING:
             closed.add((unit, dossier))
         elif kind == "feedback":
-            feedback.append(ev)
+            latest = ratings.get((unit, dossier))
+            if latest is None or (ev["event_time"], ev["event_id"]) > (
+                latest["event_time"],
+                latest["event_id"],
+            ):
+                ratings[(unit, dossier)] = ev
 
     out: dict[Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
@@ -68,6 +75,14 @@ def expected_rollups(events: list[tuple[str, dict[str, Any]]]) -> dict[Key, dict
             online_payment=int(r["fee_payment"] == "online"),
         )
         x = results.get((unit, dossier))
+        if x is not None and x["paid_online"] and r["fee_payment"] != "online":
+            # a fee paid online at the result (any step counts)
+            add(
+                unit,
+                r["event_time"],
+                online_payment=1,
+                fee_dossiers=int(r["fee_payment"] == "none"),
+            )
         if x is not None:
             add(
                 unit,
@@ -75,13 +90,20 @@ def expected_rollups(events: list[tuple[str, dict[str, Any]]]) -> dict[Key, dict
                 finished=1,
                 finished_on_time=int(x["finished_at"] <= r["due_at"]),
                 processing_ms_sum=max(0, x["finished_at"] - r["event_time"]),
-                fully_online=int(online and r["procedure_level"] == 4 and x["electronic_result"]),
+                fully_online=int(
+                    online
+                    and r["procedure_level"] == 4
+                    and (
+                        x["electronic_result"]
+                        or (r["postal_return"] and x["result_channel"] == "postal")
+                    )
+                ),
                 results=1,
                 results_digitised=int(x["digitised"] and x["electronic_result"]),
             )
         elif (unit, dossier) not in closed and r["due_at"] < watermark[unit]:
             add(unit, r["event_time"], overdue_open=1)
-    for f in feedback:
+    for f in ratings.values():
         r = receipts.get((f["unit_code"], f["dossier_id"]))
         if r is not None:
             satisfied = f["rating"] in ("very_satisfied", "satisfied")

@@ -122,6 +122,8 @@ def test_lifecycles_are_consistent(stream: Stream) -> None:
     last_status: dict[tuple[str, str], int] = {}
     results: dict[tuple[str, str], Event] = {}
     n_results = n_feedback = 0
+    paid_later: list[bool] = []
+    ratings: dict[tuple[str, str], int] = {}
     for kind, event in originals(stream):
         key = (event["unit_code"], event["dossier_id"])
         if kind is EventType.RECEIVED:
@@ -140,7 +142,12 @@ def test_lifecycles_are_consistent(stream: Stream) -> None:
             assert last_status.get(key) == 9, "a result follows the 'processed' step"
             assert key not in results
             assert event["finished_at"] == event["event_time"]
-            assert event["paid_online"] == (receipt["fee_payment"] == "online")
+            if receipt["fee_payment"] == "online":
+                assert event["paid_online"]
+            elif receipt["fee_payment"] == "none":
+                assert not event["paid_online"]
+            else:  # due in person: sometimes paid online after all
+                paid_later.append(event["paid_online"])
             if receipt["postal_return"]:
                 assert event["result_channel"] == "postal"
             results[key] = event
@@ -148,8 +155,12 @@ def test_lifecycles_are_consistent(stream: Stream) -> None:
             n_feedback += 1
             assert key in results, "feedback only after a result"
             assert event["event_time"] > results[key]["event_time"]
+            ratings[key] = ratings.get(key, 0) + 1
     assert n_results > 5_000
     assert n_feedback > 1_000
+    assert max(ratings.values()) == 2, "some dossiers are rated twice, none more"
+    assert sum(n == 2 for n in ratings.values()) / len(ratings) == pytest.approx(0.05, abs=0.02)
+    assert share(paid_later) == pytest.approx(0.1, abs=0.03)
 
 
 def test_only_registered_units_and_unique_event_ids(registry: UnitRegistry, stream: Stream) -> None:
@@ -207,7 +218,8 @@ def test_outcome_shares(registry: UnitRegistry) -> None:
     assert len(results) / len(early) == pytest.approx(0.9, abs=0.02)
     on_time = [r["finished_at"] <= early[key]["due_at"] for key, r in results.items()]
     assert share(on_time) == pytest.approx(0.9, abs=0.02)
-    assert len(feedback) / len(results) == pytest.approx(0.3, abs=0.03)
+    rated = {(e["unit_code"], e["dossier_id"]) for e in feedback}
+    assert len(rated) / len(results) == pytest.approx(0.3, abs=0.03)
     satisfied = [f["rating"] in ("satisfied", "very_satisfied") for f in feedback]
     assert share(satisfied) == pytest.approx(0.9, abs=0.03)
     online_keys = [k for k in results if early[k]["channel"] == "online"]
@@ -292,4 +304,5 @@ def test_profile_validation() -> None:
         SimulationProfile(level_shares={0: 0.5, 3: 0.2})
     with pytest.raises(ValueError, match="duplicate_share"):
         SimulationProfile(duplicate_share=1.5)
-    assert SimulationProfile().events_per_dossier() == pytest.approx(4.4137, abs=1e-3)
+    # (1 receipt + 2.2 processed + 0.9 results × (1 + 0.3 feedback × 1.05 re-rated)) × 1.01
+    assert SimulationProfile().events_per_dossier() == pytest.approx(4.4273, abs=1e-3)
