@@ -17,9 +17,9 @@ from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
+from sinks.errors import SinkError
 from streams.core.registry import UnitRegistry
 from streams.web.api import COOKIE_NAME, Handler, request_token
-from sinks.errors import SinkError
 from streams.web.auth import Principal, TokenStore
 from streams.web.live import LiveTable
 from streams.web.scores import dashboard_scores, dashboard_section, unit_scores, unit_section

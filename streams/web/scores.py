@@ -130,7 +130,7 @@ def _kind_table(kind: str, rows: list[dict[str, Any]], registry: UnitRegistry, f
     unit_col = f"{kind}.unit"
     head = (
         f'<tr><th class="num">{_label("rank")}</th><th>{_label(unit_col)}</th>'
-        f"<th>{_label('level_col')}</th><th class=\"num\">{_label('score')}</th>"
+        f'<th>{_label("level_col")}</th><th class="num">{_label("score")}</th>'
         f"<th>{_label('vendor')}</th></tr>"
     )
     body = []
@@ -163,7 +163,7 @@ def _kind_table(kind: str, rows: list[dict[str, Any]], registry: UnitRegistry, f
             f"{' · ' + shares if shares else ''}</p>"
         )
     return (
-        f'<h3>{_label(f"{kind}.table")}</h3>{summary}'
+        f"<h3>{_label(f'{kind}.table')}</h3>{summary}"
         f'<table class="units scores" data-kind="{kind}"><thead>{head}</thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
@@ -186,9 +186,10 @@ def _picker(view: DashboardScores) -> str:
 
 def dashboard_section(view: DashboardScores | None, registry: UnitRegistry, error: str = "") -> str:
     """The dashboard's scores section (``view`` ``None`` with ``error``: could not be read)."""
-    title = f'<h2>{_label("results", "Kết quả đánh giá, xếp hạng")}</h2>'
+    title = f"<h2>{_label('results', 'Kết quả đánh giá, xếp hạng')}</h2>"
     if view is None:
-        return f'<section id="scores" class="chart">{title}<p class="error">{_e(error)}</p></section>'
+        error_text = f'<p class="error">{_e(error)}</p>'
+        return f'<section id="scores" class="chart">{title}{error_text}</section>'
     if view.period is None:
         empty = _label("no_scores", "Chưa có kết quả đánh giá nào được lưu (emc report).")
         return f'<section id="scores" class="chart">{title}<p>{empty}</p></section>'
@@ -220,7 +221,7 @@ def dashboard_section(view: DashboardScores | None, registry: UnitRegistry, erro
 
 def unit_section(rows: list[dict[str, Any]] | None, error: str = "") -> str:
     """A unit's page: its stored result per period (score, level, rank, main rates, targets)."""
-    title = f'<h3>{_label("unit_results", "Kết quả đánh giá theo kỳ")}</h3>'
+    title = f"<h3>{_label('unit_results', 'Kết quả đánh giá theo kỳ')}</h3>"
     if rows is None:
         return (
             f'<section id="unit-scores" class="chart">{title}<p class="error">{_e(error)}</p>'
@@ -230,9 +231,9 @@ def unit_section(rows: list[dict[str, Any]] | None, error: str = "") -> str:
         empty = _label("no_scores", "Chưa có kết quả đánh giá nào được lưu (emc report).")
         return f'<section id="unit-scores" class="chart">{title}<p>{empty}</p></section>'
     head = (
-        f"<tr><th>{_label('period')}</th><th class=\"num\">{_label('score')}</th>"
-        f"<th>{_label('level_col')}</th><th class=\"num\">{_label('rank')}</th>"
-        f"<th class=\"num\">{_label('received')}</th>"
+        f'<tr><th>{_label("period")}</th><th class="num">{_label("score")}</th>'
+        f'<th>{_label("level_col")}</th><th class="num">{_label("rank")}</th>'
+        f'<th class="num">{_label("received")}</th>'
         + "".join(f'<th class="num">{_label(rate)}</th>' for rate in UNIT_RATES)
         + f"<th>{_label('targets')}</th><th>{_label('scoring_version')}</th></tr>"
     )

@@ -209,7 +209,8 @@ def test_scores_on_the_dashboard_and_unit_page_by_token(clickhouse_factory, tmp_
     assert (len(ministries), len(provinces)) == (n_ministries, n_provinces)
     for row in ministries[3:] + provinces[3:]:
         assert (row[0], row[2], row[3]) == ("", "Không có hồ sơ trong kỳ", "—"), row
-    summaries = dict(re.findall(r'score-summary" data-kind="(\w+)">.*?class="average">([^<]+)<', scores, re.S))
+    averages = r'score-summary" data-kind="(\w+)">.*?class="average">([^<]+)<'
+    summaries = dict(re.findall(averages, scores, re.S))
     assert summaries == {"ministry": "90.00", "province": "93.33"}  # 269.99 / 3, 279.98 / 3
     assert f"Đơn vị được xếp hạng</span>: 3/{n_ministries} · A: 2 · C: 1" in scores
     assert f"Đơn vị được xếp hạng</span>: 3/{n_provinces} · A: 2 · B: 1" in scores
