@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from sinks.clickhouse import ClickHouseSink
 from streams.assessment import assess, load_scoring, read_scores, store
 from streams.core.periods import parse_period
 from streams.health.imports import parse_catalogue, write_version
@@ -53,8 +54,11 @@ ONLINE = "province_online_procedures"
 FULLY = "province_fully_online_procedures"
 
 
-def import_catalogue(sink, tmp: Path, unit: str, levels: list[int], at_ms: int) -> int:  # type: ignore[no-untyped-def]
-    rows = [[f"Thủ tục {i + 1}", level, None, None, f"{unit}-{i:03d}"] for i, level in enumerate(levels)]  # fmt: skip
+def import_catalogue(
+    sink: ClickHouseSink, tmp: Path, unit: str, levels: list[int], at_ms: int
+) -> int:
+    """Write a catalogue .xlsx of ``levels`` and import it as ``unit``'s next version."""
+    rows = [[f"Thủ tục {i + 1}", lv, None, None, f"{unit}-{i:03d}"] for i, lv in enumerate(levels)]
     path = write_xlsx(tmp / f"{unit}-{at_ms}.xlsx", CATALOGUE_HEADER, rows)
     return write_version(sink, unit, parse_catalogue(path), at_ms)
 
