@@ -341,11 +341,11 @@ def test_lineage_errors_name_the_row(tmp_path: Path, rows: list[str], row: int, 
 def test_cycle_is_refused_in_code() -> None:
     a = Unit("CYC_A", "A", "province", date(2022, 1, 1), date(2022, 12, 31), None, "CYC_B")
     b = Unit("CYC_B", "B", "province", date(2022, 1, 1), date(2022, 12, 31), None, "CYC_A")
-    with pytest.raises(ValueError, match="not valid on|cycle"):
+    with pytest.raises(ValueError, match=r"not valid on|cycle"):
         UnitRegistry([a, b])
     c = Unit("CYC_C", "C", "province", date(2022, 1, 1), date(2023, 1, 1), None, "CYC_D")
     d = Unit("CYC_D", "D", "province", date(2022, 1, 1), date(2023, 1, 2), None, "CYC_C")
-    with pytest.raises(ValueError, match="not valid on|cycle"):
+    with pytest.raises(ValueError, match=r"not valid on|cycle"):
         UnitRegistry([c, d])
 
 
