@@ -230,6 +230,16 @@ class StreamSettings(BaseModel):
     summary_interval_s: float = Field(default=5.0, gt=0)
 
 
+class RegistrySettings(BaseModel):
+    """What the unit registry's lineage (config/units.csv ``successor``) does to events."""
+
+    after_validity: Literal["dead_letter", "successor"] = "dead_letter"
+    """An event of a merged-away unit stamped after its ``valid_to``: ``dead_letter`` (reason
+    ``outside_validity``), or ``successor``: accepted and stored under its own code, and every
+    report, score and status after the change counts it for the successor
+    (``EMC_REGISTRY__AFTER_VALIDITY``; docs/design.md, "Registry lineage")."""
+
+
 class HealthSettings(BaseModel):
     """Connection health: the working calendar and the thresholds of the status rules.
 
@@ -298,6 +308,7 @@ class Settings(BaseSettings):
     health: HealthSettings = HealthSettings()
     assessment: AssessmentSettings = AssessmentSettings()
     ingest: IngestSettings = IngestSettings()
+    registry: RegistrySettings = RegistrySettings()
 
     @classmethod
     def settings_customise_sources(
