@@ -21,9 +21,9 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.core.localtime import local_date, local_datetime
+from streams.core.localtime import local_date
 from streams.health.letter_labels import LABELS
-from streams.health.letters import Letter
+from streams.health.letters import Letter, date_time_text
 from streams.settings import RemindSettings
 
 
@@ -56,14 +56,6 @@ class LetterText:
     signer_title: str
     signer_name: str
     signer_placeholder: str
-
-
-def date_time_text(ts_ms: int, lang: str = "vi") -> str:
-    """``08 giờ 30 ngày 18/01/2024`` (local time)."""
-    d = local_datetime(ts_ms)
-    return LABELS[lang]["date_time"].format(
-        hour=d.hour, minute=d.minute, day=d.day, month=d.month, year=d.year
-    )
 
 
 def addressee(letter: Letter, lang: str = "vi") -> tuple[str, str]:
@@ -148,14 +140,15 @@ def letter_text(letter: Letter, form: RemindSettings) -> LetterText:
 _CSS = """
 @page{size:A4;margin:20mm 15mm 20mm 30mm}
 body{font-family:"Times New Roman",Times,"DejaVu Serif",serif;font-size:14pt;line-height:1.35;
-color:#000;max-width:165mm;margin:12mm auto;background:#fff}
-.draft{text-align:right;font-weight:bold;font-size:12pt}
+color:#000;max-width:170mm;margin:12mm auto;background:#fff}
+.draft{text-align:right;font-weight:bold;font-size:12pt;margin-bottom:8px}
 .draft span{border:1px solid #000;padding:1px 8px}
 table.head,table.foot{width:100%;border-collapse:collapse}
 table.head td,table.foot td{vertical-align:top;padding:0;text-align:center}
-table.head td.left{width:42%;font-size:13pt}table.head td.right{width:58%}
-.parent{text-transform:uppercase}.issuer,.nation{font-weight:bold;text-transform:uppercase}
-.nation{font-size:13pt}.motto{font-weight:bold}
+table.head td.left{width:42%;font-size:12.5pt}table.head td.right{width:58%}
+.parent{text-transform:uppercase}.issuer{font-size:12.5pt}
+.issuer,.nation{font-weight:bold;text-transform:uppercase}
+.nation{font-size:12.5pt;white-space:nowrap}.motto{font-weight:bold}
 .rule{width:35%;margin:2px auto 6px;border-top:1px solid #000}
 .rule.wide{width:62%}.number{margin-top:4px}.subject{font-size:12pt;margin-top:2px}
 .place{font-style:italic;margin-top:4px}
@@ -272,12 +265,12 @@ def write_docx(letter: Letter, form: RemindSettings, path: Path) -> None:
         row.cells[0].width, row.cells[1].width = Mm(68), Mm(97)
     left, right = head.cell(0, 0), head.cell(0, 1)
     if x.issuer_parent:
-        put(left, x.issuer_parent.upper(), size=13, first=True)
-        put(left, x.issuer.upper(), size=13, bold=True)
+        put(left, x.issuer_parent.upper(), size=12, first=True)
+        put(left, x.issuer.upper(), size=12, bold=True)
     else:
-        put(left, x.issuer.upper(), size=13, bold=True, first=True)
+        put(left, x.issuer.upper(), size=12, bold=True, first=True)
     put(left, "―――――――", size=8)
-    put(right, x.nation, size=13, bold=True, first=True)
+    put(right, x.nation, size=12, bold=True, first=True)
     put(right, x.motto, size=14, bold=True)
     put(right, "――――――――――――――", size=8)
     put(head.cell(1, 0), x.number, size=13, first=True)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from sinks.clickhouse import ClickHouseSink
 from sinks.health_schema import LETTER_COLUMNS
-from streams.core.localtime import MS_PER_DAY, local_date, local_midnight_ms
+from streams.core.localtime import MS_PER_DAY, local_date, local_datetime, local_midnight_ms
 from streams.core.registry import Unit, UnitRegistry
 from streams.health.calendar import WorkingCalendar
 from streams.health.errors import HealthError
@@ -127,6 +127,14 @@ class LetterRecord:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def date_time_text(ts_ms: int, lang: str = "vi") -> str:
+    """``08 giờ 30 ngày 18/01/2024`` (local time) in the letter's language."""
+    d = local_datetime(ts_ms)
+    return LABELS[lang]["date_time"].format(
+        hour=d.hour, minute=d.minute, day=d.day, month=d.month, year=d.year
+    )
 
 
 # -- inputs -----------------------------------------------------------------------------------
@@ -282,8 +290,6 @@ def unit_reasons(
     lang: str = "vi",
 ) -> list[Reason]:
     """What the letter says is wrong with the unit whose status is ``s`` (see the module doc)."""
-    from streams.health.report import local_time
-
     t = _t(lang)
     days = health.reconciliation_days
     numbers = {
@@ -305,8 +311,7 @@ def unit_reasons(
     }
     out = [Reason(s.reason_code, s.reason, since_ms, numbers)]
     if s.status == "interrupted" and s.last_event_at_ms is not None:
-        at = local_time(s.last_event_at_ms)
-        text = t["reason.last_event"].format(at=at)
+        text = t["reason.last_event"].format(at=date_time_text(s.last_event_at_ms, lang))
         out.append(Reason("last_event", text, s.last_event_at_ms, {}))
     for code in other_failing_rules(s, health):
         text = t[f"reason.{code}"].format(

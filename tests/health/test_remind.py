@@ -100,7 +100,7 @@ def test_an_interrupted_units_letter(engine_factory: Any, tmp_path: Path) -> Non
         f"“{INTERRUPTED}” (từ 16 giờ 00 ngày 08/03/2024)",
         # 5 Mar 16:40–17:00, 6–8 Mar 3 × 9.5 h, 11 Mar 07:30–09:00: 30.3 office hours
         "Không có sự kiện trong 30.3 giờ làm việc (từ 16 giờ 00 ngày 08/03/2024).",
-        "Sự kiện cuối cùng Hệ thống EMC nhận được lúc 2024-03-05 16:40.",
+        "Sự kiện cuối cùng Hệ thống EMC nhận được lúc 16 giờ 40 ngày 05/03/2024.",
         "Thời hạn thực hiện: chậm nhất ngày 25/03/2024.",
         "Nơi nhận:",
         "- Như trên;",
