@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from streams.core.localtime import local_date
 from streams.health.letter_labels import LABELS
@@ -217,6 +218,7 @@ def write_docx(letter: Letter, form: RemindSettings, path: Path) -> None:
     from docx import Document
     from docx.enum.table import WD_TABLE_ALIGNMENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
     from docx.shared import Mm, Pt
 
@@ -260,9 +262,7 @@ def write_docx(letter: Letter, form: RemindSettings, path: Path) -> None:
     put(doc, x.draft, size=12, bold=True, align=WD_ALIGN_PARAGRAPH.RIGHT)
     head = doc.add_table(rows=2, cols=2)
     head.alignment = WD_TABLE_ALIGNMENT.CENTER
-    head.autofit = False
-    for row in head.rows:
-        row.cells[0].width, row.cells[1].width = Mm(68), Mm(97)
+    _widths(head, Mm(68), Mm(97))
     left, right = head.cell(0, 0), head.cell(0, 1)
     if x.issuer_parent:
         put(left, x.issuer_parent.upper(), size=12, first=True)
@@ -293,8 +293,9 @@ def write_docx(letter: Letter, form: RemindSettings, path: Path) -> None:
     put(doc, x.regards, align=justify, indent=True, after=10)
 
     foot = doc.add_table(rows=1, cols=2)
-    foot.autofit = False
-    foot.rows[0].cells[0].width, foot.rows[0].cells[1].width = Mm(75), Mm(90)
+    _widths(foot, Mm(75), Mm(90))
+    # "Nơi nhận" and the signature stay together on one page
+    foot.rows[0]._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
     recipients, signature = foot.cell(0, 0), foot.cell(0, 1)
     put(recipients, x.recipients_label, size=12, bold=True, italic=True,
         align=WD_ALIGN_PARAGRAPH.LEFT, first=True)  # fmt: skip
@@ -311,6 +312,17 @@ def write_docx(letter: Letter, form: RemindSettings, path: Path) -> None:
     doc.core_properties.title = f"{x.number} — {letter.unit.name_vi}"
     doc.core_properties.author = letter.author
     doc.save(str(path))
+
+
+def _widths(table: Any, *widths: Any) -> None:
+    """Fixed column widths (the grid and every cell: Word reads the cells, LibreOffice the
+    grid)."""
+    table.autofit = False
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = width
+    for row in table.rows:
+        for cell, width in zip(row.cells, widths, strict=True):
+            cell.width = width
 
 
 def write_letter(letter: Letter, form: RemindSettings, out_dir: Path) -> tuple[Path, Path]:
