@@ -144,6 +144,9 @@ def _unit_body(code: str, name: str) -> str:
         '<section class="chart"><h3 data-i18n="rejects_title">'
         "Bản tin bị từ chối (hàng đợi lỗi)</h3>"
         '<table id="rejects" class="units"></table></section>'
+        '<section class="chart"><h3 data-i18n="history_title">'
+        "Lịch sử trạng thái kết nối và công văn nhắc nhở</h3>"
+        '<table id="history" class="units"></table></section>'
     )
 
 

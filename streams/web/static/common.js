@@ -29,6 +29,8 @@ const EMC = (() => {
       of: "trên", since: "từ",
       rejected: "Bản tin bị từ chối", rejects_title: "Bản tin bị từ chối (hàng đợi lỗi)",
       reason: "Lý do", count: "Số lượng", last_time: "Lần gần nhất", none_rejected: "Không có bản tin bị từ chối",
+      history_title: "Lịch sử trạng thái kết nối và công văn nhắc nhở", from_time: "Từ", to_time: "Đến",
+      letter: "Công văn", deadline: "hạn", no_history: "Chưa có lịch sử",
     },
     en: {
       title: "EMC — Live monitoring", logout: "Log out", login: "Log in", token: "Access token",
@@ -55,6 +57,8 @@ const EMC = (() => {
       since: "since",
       rejected: "Rejected messages", rejects_title: "Rejected messages (dead letters)",
       reason: "Reason", count: "Count", last_time: "Latest", none_rejected: "No rejected messages",
+      history_title: "Connection status history and reminder letters", from_time: "From", to_time: "To",
+      letter: "Letter", deadline: "deadline", no_history: "No history yet",
     },
   };
   // Stored assessment results (rendered by the server, streams/web/scores.py): the report's
