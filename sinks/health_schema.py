@@ -23,6 +23,11 @@ time); calendar dates (``Date``) are local dates.
 - ``unit_letters``: every reminder letter ``emc remind`` drafted (unit, letter id, number, the
   status and reasons it states, since when, the deadline, who and when, the files written); one
   row per letter, never rewritten. Shown in the unit's status history (``emc status UNIT``).
+- ``unit_reported_totals``: the units' own counts per period (``emc totals import``, topic
+  ``emc.unit.reported-totals.v1``), one row per report and measure, never rewritten: the
+  history. The latest report of a (unit, period) is the one with the greatest ``received_at``.
+- ``unit_totals_differences``: EMC's count beside the latest reported one, per unit, period and
+  measure, as last compared; ``ReplacingMergeTree(computed_at)``, read with ``FINAL``.
 """
 
 from __future__ import annotations
@@ -147,6 +152,71 @@ INNER JOIN (
            argMax(imported_at, version) AS imported_at, argMax(file_name, version) AS file_name
     FROM {database}.{kind}_imports GROUP BY unit_code
 ) AS l ON i.unit_code = l.latest_unit AND i.version = l.latest_version"""
+
+
+REPORTED_TOTALS_COLUMNS: tuple[str, ...] = (
+    "unit_code",
+    "period",
+    "period_start",
+    "period_end",
+    "measure",
+    "value",
+    "report_id",
+    "source",
+    "source_ref",
+    "reported_at",
+    "received_at",
+)
+TOTALS_DIFFERENCE_COLUMNS: tuple[str, ...] = (
+    "unit_code",
+    "period",
+    "period_start",
+    "period_end",
+    "measure",
+    "emc_value",
+    "reported_value",
+    "difference",
+    "relative_difference",
+    "within_tolerance",
+    "tolerance",
+    "report_id",
+    "computed_at",
+)
+
+
+def _totals_ddl(db: str) -> list[str]:
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {db}.unit_reported_totals (
+    `unit_code` LowCardinality(String),
+    `period` String,
+    `period_start` {TS},
+    `period_end` {TS},
+    `measure` LowCardinality(String),
+    `value` Int64,
+    `report_id` String,
+    `source` LowCardinality(String),
+    `source_ref` String,
+    `reported_at` {TS},
+    `received_at` {TS}
+) ENGINE = MergeTree ORDER BY (unit_code, period, measure, received_at)
+COMMENT 'Units'' own counts per period (import or topic), one row per report and measure.'""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.unit_totals_differences (
+    `unit_code` LowCardinality(String),
+    `period` String,
+    `period_start` {TS},
+    `period_end` {TS},
+    `measure` LowCardinality(String),
+    `emc_value` Int64,
+    `reported_value` Int64,
+    `difference` Int64,
+    `relative_difference` Nullable(Float64),
+    `within_tolerance` Bool,
+    `tolerance` Float64,
+    `report_id` String,
+    `computed_at` {TS}
+) ENGINE = ReplacingMergeTree(computed_at) ORDER BY (unit_code, period, measure)
+COMMENT 'EMC count vs the latest reported count (difference = EMC - reported); read FINAL.'""",
+    ]
 
 
 def health_ddl(database: str) -> list[str]:
@@ -281,4 +351,5 @@ LEFT JOIN (
     WHERE event_type = 'received' AND channel = 'online' AND procedure_code IS NOT NULL
 ) AS d ON d.unit_code = c.unit_code AND d.procedure_code = c.id_mcdt
 GROUP BY c.unit_code""",
+        *_totals_ddl(db),
     ]

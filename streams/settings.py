@@ -277,6 +277,19 @@ class HealthSettings(BaseModel):
     """A holiday on a non-working day gives the next working day off (Labour Code 2019 Art. 111)."""
     evaluation_interval_s: float = Field(default=60.0, ge=0)
     """How often the worker re-evaluates every unit's status, seconds; 0 turns the timer off."""
+    reported_totals_tolerance: float = Field(default=0.05, ge=0, le=1)
+    """Reported totals (``emc totals import``, topic ``emc.unit.reported-totals.v1``): a measure
+    differs when ``|EMC - reported|`` exceeds this share of the reported count (and
+    ``reported_totals_min_difference``). A **configurable default**: the seeds name the status
+    ("cần đối soát số liệu") but no tolerance."""
+    reported_totals_min_difference: int = Field(default=0, ge=0)
+    """A difference of at most this many dossiers never counts (small units' noise); dossiers."""
+    reported_totals_consumer: bool = True
+    """Whether the worker consumes topic ``emc.unit.reported-totals.v1`` (consumer group
+    ``{group_id}-reported-totals``)."""
+    reported_totals_lookback_days: int = Field(default=100, ge=1, le=3660)
+    """Reports of periods that ended within this many days before the evaluation instant decide
+    the status (the current and the previous quarter by default), days."""
 
 
 class RemindSettings(BaseModel):

@@ -10,6 +10,7 @@
 ``emc bench``                  :mod:`streams.cli.bench`
 ``emc report``                 :mod:`streams.cli.report`
 ``emc remind``                 :mod:`streams.cli.remind`
+``emc totals``                 :mod:`streams.cli.totals`
 =============================  ==========================================
 """
 
@@ -25,6 +26,7 @@ from streams.cli.remind import remind
 from streams.cli.report import report
 from streams.cli.run import run, worker
 from streams.cli.simulate import simulate
+from streams.cli.totals import totals
 from streams.cli.web import token, top
 
 
@@ -47,6 +49,7 @@ for command in (
     bench,
     report,
     remind,
+    totals,
 ):
     main.add_command(command)
 

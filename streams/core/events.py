@@ -37,6 +37,8 @@ TYPE_BY_TOPIC: dict[str, EventType] = {topic: kind for kind, topic in TOPIC_BY_T
 LIFECYCLE_TOPICS: tuple[str, ...] = tuple(TOPIC_BY_TYPE.values())
 DEAD_LETTER_TOPIC = "emc.dossier.dead-letter.v1"
 LATE_TOPIC = "emc.dossier.late.v1"
+REPORTED_TOTALS_TOPIC = "emc.unit.reported-totals.v1"
+"""Units' own totals per period (streams.health.totals), consumed outside the dossier pipeline."""
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "avro"
 """Where the ``.avsc`` files live (one per event type, named ``<event type>.avsc``)."""

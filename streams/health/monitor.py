@@ -18,6 +18,9 @@ Worker routes (JSON):
   "end_ms"?}``: set an operator status (then evaluate now and record it).
 - ``POST /emc/health/override/clear`` ``{"unit_code", "author"}``: end a unit's overrides.
 - ``GET  /emc/health/overrides[?unit=CODE]``: every override.
+- ``POST /emc/health/totals`` ``{"reports": [ReportedTotals.to_json()], "file_name"}``: store
+  reported totals (``emc totals import``), then evaluate now and record it.
+- ``GET  /emc/health/totals[?unit=CODE]``: the latest reported-totals differences.
 """
 
 from __future__ import annotations
@@ -56,6 +59,15 @@ from streams.health.sql import (
     record,
 )
 from streams.health.statuses import UnitStatus
+from streams.health.totals import (
+    ReportedTotals,
+    TotalsDifference,
+    apply_reported_totals,
+    compare,
+    report_from_json,
+    stored_differences,
+    write_reports,
+)
 from streams.settings import Settings
 
 log = logging.getLogger("emc.health")
@@ -99,6 +111,8 @@ class HealthMonitor:
         self.prepare()
         at = now_ms() if at_ms is None else int(at_ms)
         statuses = evaluate(self.sink, self.settings.health, at)
+        differences = compare(self.sink, self.settings.health, at, store=record_history)
+        statuses = apply_reported_totals(statuses, differences)
         statuses = apply_overrides(statuses, in_force(load_overrides(self.sink), at))
         transitions = record(self.sink, statuses, at) if record_history else []
         return statuses, transitions
@@ -165,6 +179,27 @@ class HealthMonitor:
             raise HealthError(f"unknown unit code {unit_code!r}")
         with self._lock:
             return write_version(self.sink, unit_code, parsed, now_ms())
+
+    def record_totals(
+        self,
+        reports: list[ReportedTotals],
+        source: str,
+        source_ref: str,
+        at_ms: int | None = None,
+    ) -> tuple[int, list[UnitStatus]]:
+        """Store units' reported totals (validated), then evaluate and record every status as
+        of ``at_ms`` (epoch ms; default now) so a difference shows at once; the rows written
+        and the reporting units' statuses."""
+        with self._lock:
+            rows = write_reports(self.sink, reports, source, source_ref, now_ms())
+        statuses, _ = self.evaluate(at_ms)
+        units = {r.unit_code for r in reports}
+        return rows, [s for s in statuses if s.unit_code in units]
+
+    def differences(self, unit_code: str | None = None) -> list[TotalsDifference]:
+        """The latest comparison of every reported (unit, period, measure), newest period first."""
+        self.prepare()
+        return stored_differences(self.sink, unit_code)
 
 
 def register_health(
@@ -292,5 +327,24 @@ def register_health(
     app.page("/emc/health/override/clear")(ClearOverride)
     app.page("/emc/health/evaluate")(Evaluate)
     app.page("/emc/health/import")(Import)
+
+    class Totals(View):
+        async def post(self, request: Any, **kwargs: Any) -> Any:
+            body = await request.json()
+            try:
+                reports = [report_from_json(r, registry, now_ms()) for r in body["reports"]]
+                rows, statuses = await run(
+                    monitor.record_totals, reports, "import", str(body.get("file_name") or "")
+                )
+            except (KeyError, TypeError, ValueError, SinkError, HealthError) as exc:
+                return self.json({"error": str(exc)}, status=400)
+            return self.json({"rows": rows, "statuses": [asdict(s) for s in statuses]})
+
+        async def get(self, request: Any, **kwargs: Any) -> Any:
+            unit = request.query.get("unit")
+            found = await run(monitor.differences, unit)
+            return self.json({"differences": [d.to_json() for d in found]})
+
+    app.page("/emc/health/totals")(Totals)
     app.emc_health = monitor
     return monitor

@@ -35,10 +35,12 @@ REASON_CODES: tuple[str, ...] = (
     "no_results",
     "low_catalogue_coverage",
     "ok",
+    "reported_totals_differ",
     "operator_override",
 )
-"""Which rule decided (``ok``: none did, fully connected; ``operator_override``: an operator-set
-status)."""
+"""Which rule decided (``ok``: none did, fully connected; ``reported_totals_differ``: rule 3's
+third test, the unit's reported totals off EMC's counts beyond the tolerance, evaluated after
+the rules' SQL by :mod:`streams.health.totals`; ``operator_override``: an operator-set status)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,12 @@ class UnitStatus:
     catalogue_size: int | None = None
     online_procedures: int | None = None
     covered_procedures: int | None = None
+    reported_mismatches: int | None = None
+    """Measures of the unit's latest reported totals off EMC's counts beyond the tolerance
+    (``None``: no report in the lookback)."""
+    reported_worst: str | None = None
+    """The largest difference, worded (``"Tiếp nhận 2026-11: báo cáo 120, EMC 100 (-20,
+    -16.7%)"``)."""
     status_label: str = ""
     """The status in the letter's Vietnamese wording (default: :data:`STATUS_LABELS`)."""
     reason: str = ""
@@ -125,6 +133,11 @@ def describe(s: UnitStatus) -> str:
         return (
             f"{s.anomalous_dossiers}/{s.dossiers} hồ sơ "
             f"({_pct(s.anomalous_dossiers, s.dossiers)}) có vòng đời bất thường"
+        )
+    if s.reason_code == "reported_totals_differ":
+        return (
+            f"{s.reported_mismatches} chỉ tiêu đơn vị báo cáo lệch số liệu EMC quá ngưỡng; "
+            f"lệch nhiều nhất: {s.reported_worst or '-'}"
         )
     if s.reason_code == "no_results":
         return f"Có {s.receipts} hồ sơ tiếp nhận nhưng không có sự kiện trả kết quả"

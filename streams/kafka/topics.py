@@ -8,10 +8,20 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams.core.events import DEAD_LETTER_TOPIC, LATE_TOPIC, LIFECYCLE_TOPICS
+from streams.core.events import (
+    DEAD_LETTER_TOPIC,
+    LATE_TOPIC,
+    LIFECYCLE_TOPICS,
+    REPORTED_TOTALS_TOPIC,
+)
 from streams.kafka.errors import BrokerError
 
-ALL_TOPICS: tuple[str, ...] = (*LIFECYCLE_TOPICS, DEAD_LETTER_TOPIC, LATE_TOPIC)
+ALL_TOPICS: tuple[str, ...] = (
+    *LIFECYCLE_TOPICS,
+    DEAD_LETTER_TOPIC,
+    LATE_TOPIC,
+    REPORTED_TOTALS_TOPIC,
+)
 CHANGELOG_CONFIG: dict[str, str] = {"cleanup.policy": "compact"}
 """Topic configs of the state changelog: compacted (the newest value per key is the state)."""
 

@@ -50,6 +50,7 @@ from streams.kafka.state_store import KeySubset, RocksValues, StateStore, change
 from streams.settings import Settings
 from streams.web.server import register_web
 from streams.worker.summary import live_snapshot, render_summary
+from streams.worker.totals_feed import TotalsFeed
 
 log = logging.getLogger("emc.app")
 
@@ -307,6 +308,12 @@ def create_app(
         return web.json(live_snapshot(processor, registry, int(time.time() * 1000)))
 
     health = register_health(app, sink, settings, registry)
+    if settings.health.reported_totals_consumer:
+
+        @app.task
+        async def _reported_totals() -> None:
+            TotalsFeed(settings, health, registry).start()
+
     live = register_web(app, processor, registry, sink, settings, health)
 
     def _assigned() -> None:

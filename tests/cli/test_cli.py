@@ -18,6 +18,7 @@ COMMANDS = {
     "report",
     "ingest",
     "remind",
+    "totals",
 }  # fmt: skip
 
 
