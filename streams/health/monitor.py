@@ -93,6 +93,7 @@ class HealthMonitor:
         self.calendar = WorkingCalendar.from_settings(settings)
         self._prepared = False
         self._lock = threading.Lock()
+        self._evaluating = threading.Lock()
 
     def prepare(self) -> None:
         """Load the unit registry and the working calendar into ClickHouse (once)."""
@@ -110,11 +111,12 @@ class HealthMonitor:
         written to ``unit_status_history`` (none when ``record_history`` is false)."""
         self.prepare()
         at = now_ms() if at_ms is None else int(at_ms)
-        statuses = evaluate(self.sink, self.settings.health, at)
-        differences = compare(self.sink, self.settings.health, at, store=record_history)
-        statuses = apply_reported_totals(statuses, differences)
-        statuses = apply_overrides(statuses, in_force(load_overrides(self.sink), at))
-        transitions = record(self.sink, statuses, at) if record_history else []
+        with self._evaluating:  # the timer and the reported-totals feed thread both evaluate
+            statuses = evaluate(self.sink, self.settings.health, at)
+            differences = compare(self.sink, self.settings.health, at, store=record_history)
+            statuses = apply_reported_totals(statuses, differences)
+            statuses = apply_overrides(statuses, in_force(load_overrides(self.sink), at))
+            transitions = record(self.sink, statuses, at) if record_history else []
         return statuses, transitions
 
     def status_at(self, at_ms: int | None = None) -> dict[str, StatusPeriod]:

@@ -21,8 +21,8 @@ The rules, in docs/domain.md's order (thresholds from :class:`~streams.settings.
    under ``catalogue_coverage_min`` of its online procedures (level 3 or 4) have any receipt.
 5. ``fully_connected``.
 
-Reported totals from the units ("counts differ from the unit's reported totals") are not received
-by EMC, so that part of rule 3 is not evaluated.
+Rule 3's third test, the unit's reported totals differing from EMC's counts beyond the tolerance,
+is applied after this query by :func:`streams.health.totals.apply_reported_totals`.
 """
 
 from __future__ import annotations

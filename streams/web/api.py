@@ -291,6 +291,18 @@ class Api:
         limit = _int_param(request, "limit", 50, 1, 1000)
         return json_response(await self.live.unit_rejects(code, limit))
 
+    async def totals(self, request: web.Request, principal: Principal) -> web.Response:
+        """A unit's reported totals beside EMC's counts (``emc.unit_totals_differences``: the
+        latest comparison per period and measure, newest period first); a unit token sees only
+        its own unit's."""
+        code = self._visible_unit(request, principal)
+        if isinstance(code, web.Response):
+            return code
+        if self.health is None:
+            return error_response(503, "connection health is not available on this worker")
+        found = await self._health_call(self.health.differences, code)
+        return json_response({"unit_code": code, "differences": [d.to_json() for d in found]})
+
     async def history(self, request: web.Request, principal: Principal) -> web.Response:
         """A unit's status history (``emc.unit_status_history``) and the reminder letters sent
         to it (``emc.unit_letters``, without the server's file paths), oldest first; a unit token
@@ -419,6 +431,7 @@ class Api:
             ("/emc/api/units/{unit_code}/windows", self.guarded(self.windows)),
             ("/emc/api/units/{unit_code}/rejects", self.guarded(self.rejects)),
             ("/emc/api/units/{unit_code}/history", self.guarded(self.history)),
+            ("/emc/api/units/{unit_code}/totals", self.guarded(self.totals)),
             ("/emc/api/statuses", self.guarded(self.statuses)),
             ("/emc/api/scores", self.guarded(self.scores)),
         ]

@@ -328,6 +328,18 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/emc/api/units/{unit_code}/totals": {
+                "get": {
+                    "summary": "the unit's reported totals beside EMC's counts per period and "
+                    "measure (emc.unit_totals_differences: emc_value, reported_value, "
+                    "difference = EMC - reported, relative_difference, within_tolerance)",
+                    "parameters": [unit_param],
+                    "responses": {
+                        "200": _json({"type": "object"}, "{unit_code, differences}"),
+                        **_errors(400, 401, 403, 404, 503),
+                    },
+                }
+            },
             "/emc/api/units/{unit_code}/status-override": {
                 "post": {
                     "summary": "set an operator status (national token): body {status, reason, "

@@ -147,6 +147,9 @@ def _unit_body(code: str, name: str) -> str:
         '<section class="chart"><h3 data-i18n="history_title">'
         "Lịch sử trạng thái kết nối và công văn nhắc nhở</h3>"
         '<table id="history" class="units"></table></section>'
+        '<section class="chart"><h3 data-i18n="totals_title">'
+        "Đối soát số liệu đơn vị báo cáo với EMC</h3>"
+        '<table id="totals" class="units"></table></section>'
     )
 
 

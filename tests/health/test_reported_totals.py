@@ -243,3 +243,95 @@ def test_reported_totals_from_the_topic_json_and_avro(
         ("malformed_json", "HA_NOI", "HA_NOI"),
         ("key_mismatch", "CAN_THO", "CAN_THO"),
     ]
+
+
+def test_the_differences_on_the_api_by_token(engine_factory: Any, tmp_path: Path) -> None:
+    """GET /emc/api/units/{code}/totals: the national token sees any unit's, HA_NOI's token its
+    own and not DA_NANG's."""
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.web.server import attach
+    from tests.web.helpers import HA_NOI, NATIONAL, TOKENS_ENV
+
+    e = engine_factory(WEB__TOKENS=TOKENS_ENV)
+    e.lifecycles("HA_NOI", office_hours(date(2024, 3, 4), date(2024, 3, 8)))
+    e.lifecycles("DA_NANG", office_hours(date(2024, 3, 4), date(2024, 3, 6)))
+    rows = [["HA_NOI", "2024-03", 50, "", "", "", ""], ["DA_NANG", "2024-03", 27, "", "", "", ""]]
+    reports = parse_totals_file(write_csv(tmp_path / "t.csv", rows), REGISTRY, NOW)
+    e.monitor.record_totals(reports, "import", "t.csv", NOW)
+    app = web.Application()
+    attach(app, e.processor, e.registry, e.sink, e.settings, e.monitor)
+
+    async def scenario() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        async with TestServer(app) as server, TestClient(server) as client:
+            for who, token, unit in (
+                ("national", NATIONAL, "DA_NANG"),
+                ("own", HA_NOI, "HA_NOI"),
+                ("other", HA_NOI, "DA_NANG"),
+            ):
+                r = await client.get(
+                    f"/emc/api/units/{unit}/totals", headers={"Authorization": f"Bearer {token}"}
+                )
+                out[who] = (r.status, await r.json())
+        return out
+
+    out = asyncio.run(scenario())
+    status, body = out["own"]
+    assert status == 200
+    assert [(d["measure"], d["emc_value"], d["reported_value"], d["difference"])
+            for d in body["differences"]] == [("received", 45, 50, -5)]  # fmt: skip
+    assert body["differences"][0]["within_tolerance"] is False  # 10 % > the default 5 %
+    status, body = out["national"]
+    assert status == 200 and body["differences"][0]["emc_value"] == 27
+    assert body["differences"][0]["within_tolerance"] is True
+    assert out["other"][0] == 403
+
+
+def test_the_worker_consumes_the_topic_and_takes_an_import(
+    broker_factory: Any, tmp_path: Path
+) -> None:
+    """A real `emc worker`: its reported-totals feed stores a topic message (EMC counted
+    nothing this month, so 7 reported differ), and `emc totals import` reaches it over HTTP
+    while it holds the embedded store."""
+    import os
+
+    from streams.core.localtime import local_date
+    from tests.health.test_imports import emc
+    from tests.health.test_status import TOKEN, call, start_worker
+
+    broker = broker_factory()
+    worker = start_worker(broker.bootstrap_servers, tmp_path / "data")
+    month = local_date(int(time.time() * 1000)).strftime("%Y-%m")
+    try:
+        producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+        fields = {"report_id": "w1", "unit_code": "HA_NOI", "period": month,
+                  "reported_at": int(time.time() * 1000), "received": 7}  # fmt: skip
+        producer.produce(REPORTED_TOTALS_TOPIC, encode_totals_json(fields), key=b"HA_NOI")
+        producer.flush(10)
+        deadline, got = time.monotonic() + 90, []
+        while time.monotonic() < deadline and not got:
+            got = call(worker, "GET", "/emc/health/totals?unit=HA_NOI")["differences"]
+            time.sleep(0.5)
+        assert [(d["period"], d["emc_value"], d["reported_value"], d["within_tolerance"])
+                for d in got] == [(month, 0, 7, False)], worker.log()  # fmt: skip
+
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("EMC_")},
+            "EMC_DATA_DIR": str(tmp_path / "data"),
+            "EMC_WEB__PORT": str(worker.web_port),
+            "EMC_TOKEN": TOKEN,
+        }
+        file = write_csv(tmp_path / "dn.csv", [["DA_NANG", month, 0, 0, 0, 0, 0]])
+        out = emc(env, "totals", "import", str(file))
+        assert out.returncode == 0, out.stderr
+        assert "imported 1 reports (5 counts) from dn.csv (through the worker" in out.stdout
+        listed = emc(env, "totals", "list", "DA_NANG")
+        assert listed.returncode == 0, listed.stderr
+        assert f"DA_NANG          {month}" in listed.stdout and "yes" in listed.stdout
+        assert worker.stop() == 0, worker.log()
+    finally:
+        worker.kill()

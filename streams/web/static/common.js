@@ -31,6 +31,9 @@ const EMC = (() => {
       reason: "Lý do", count: "Số lượng", last_time: "Lần gần nhất", none_rejected: "Không có bản tin bị từ chối",
       history_title: "Lịch sử trạng thái kết nối và công văn nhắc nhở", from_time: "Từ", to_time: "Đến",
       letter: "Công văn", deadline: "hạn", no_history: "Chưa có lịch sử",
+      totals_title: "Đối soát số liệu đơn vị báo cáo với EMC", period: "Kỳ", measure: "Chỉ tiêu",
+      reported: "Đơn vị báo cáo", emc_count: "EMC", difference: "Chênh lệch", within: "Trong ngưỡng",
+      no_totals: "Đơn vị chưa báo cáo số liệu", yes: "có", no: "KHÔNG",
     },
     en: {
       title: "EMC — Live monitoring", logout: "Log out", login: "Log in", token: "Access token",
@@ -59,6 +62,9 @@ const EMC = (() => {
       reason: "Reason", count: "Count", last_time: "Latest", none_rejected: "No rejected messages",
       history_title: "Connection status history and reminder letters", from_time: "From", to_time: "To",
       letter: "Letter", deadline: "deadline", no_history: "No history yet",
+      totals_title: "Unit's reported totals against EMC", period: "Period", measure: "Measure",
+      reported: "Reported", emc_count: "EMC", difference: "Difference", within: "Within tolerance",
+      no_totals: "No totals reported", yes: "yes", no: "NO",
     },
   };
   // Stored assessment results (rendered by the server, streams/web/scores.py): the report's

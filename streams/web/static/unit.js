@@ -126,6 +126,34 @@
     $("history").innerHTML = head + "<tbody>" + rows.join("") + "</tbody>";
   }
 
+  // Reported totals against EMC's counts (emc totals import / topic), newest period first.
+  function renderTotals(data) {
+    const rows = data.differences;
+    if (!rows.length) {
+      $("totals").innerHTML = "<tbody><tr><td>" + EMC.esc(EMC.t("no_totals")) + "</td></tr></tbody>";
+      return;
+    }
+    const th = ["period", "measure", "emc_count", "reported", "difference", "within"]
+      .map((k) => "<th>" + EMC.esc(EMC.t(k)) + "</th>").join("");
+    const body = rows.map((d) => {
+      const pct = d.relative_difference === null ? "" : " (" + (d.relative_difference >= 0 ? "+" : "") +
+        (100 * d.relative_difference).toFixed(1) + "%)";
+      return '<tr data-within="' + (d.within_tolerance ? "1" : "0") + '"><td>' + EMC.esc(d.period) +
+        "</td><td>" + EMC.esc(d.measure) + "</td><td>" + d.emc_value + "</td><td>" + d.reported_value +
+        "</td><td>" + (d.difference >= 0 ? "+" : "") + d.difference + EMC.esc(pct) + "</td><td>" +
+        EMC.esc(EMC.t(d.within_tolerance ? "yes" : "no")) + "</td></tr>";
+    });
+    $("totals").innerHTML = "<thead><tr>" + th + "</tr></thead><tbody>" + body.join("") + "</tbody>";
+  }
+
+  async function refreshTotals() {
+    try {
+      renderTotals(await EMC.getJSON(base + "/totals"));
+    } catch (err) {
+      $("totals").textContent = String(err);
+    }
+  }
+
   async function refreshStatusHistory() {
     try {
       renderStatusHistory(await EMC.getJSON(base + "/history"));
@@ -168,9 +196,11 @@
     refreshHistory();
     refreshRejects();
     refreshStatusHistory();
+    refreshTotals();
     setInterval(refreshLive, 1000);
     setInterval(refreshHistory, 5000);
     setInterval(refreshRejects, 10000);
     setInterval(refreshStatusHistory, 30000);
+    setInterval(refreshTotals, 30000);
   });
 })();
