@@ -549,8 +549,8 @@ class Codec:
             lengths = np.fromiter(map(len, [event[name] for event in events]), np.int64, n)
             bad |= (lengths == 0) | (lengths > MAX_ID_CHARS)
         for name, allowed in info.domains:
-            column = np.array([event[name] for event in events], dtype=np.int64)
-            bad |= ~np.isin(column, np.array(sorted(allowed), dtype=np.int64))
+            values = np.array([event[name] for event in events], dtype=np.int64)
+            bad |= ~np.isin(values, np.array(sorted(allowed), dtype=np.int64))
         for j in np.flatnonzero(bad).tolist():
             try:
                 self._check_values(info, events[j])

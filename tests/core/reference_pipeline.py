@@ -1,11 +1,10 @@
-"""The batch pipeline behind the agent: decode → validate → deduplicate → window → rows.
+"""The per-event batch pipeline as it was before the columnar path (issue 13), kept as the
+reference the columnar :class:`streams.core.pipeline.BatchProcessor` is checked against
+(tests/core/test_columnar_equivalence.py): decode one message at a time, a dict and a Python
+call chain per event. Not part of the installed package; not to be used by the worker.
 
-Faust-free on purpose: the agent hands it raw messages and the state store's views (any
-``MutableMapping[str, bytes]``), and gets back the ClickHouse rows, the dead letters and the late
-events of the batch. State is written once per unit and once per dossier per batch.
-
-State keys: the unit table is keyed ``unit_code``; the dossier table ``unit_code|dossier_id``, so
-a dossier's state lives in its unit's partition.
+Original description: decode → validate → deduplicate → window → rows, state written once per
+unit and once per dossier per batch; state keys ``unit_code`` and ``unit_code|dossier_id``.
 """
 
 from __future__ import annotations
