@@ -20,6 +20,9 @@ time); calendar dates (``Date``) are local dates.
 - ``unit_catalogue_indicators``: catalogue shares of docs/domain.md per unit.
 - ``unit_status_overrides``: operator-set statuses (unit, status, reason, author, start, optional
   end, cleared); ``ReplacingMergeTree(version)``, read with ``FINAL``.
+- ``unit_letters``: every reminder letter ``emc remind`` drafted (unit, letter id, number, the
+  status and reasons it states, since when, the deadline, who and when, the files written); one
+  row per letter, never rewritten. Shown in the unit's status history (``emc status UNIT``).
 """
 
 from __future__ import annotations
@@ -92,6 +95,26 @@ OVERRIDE_COLUMNS: tuple[str, ...] = (
     "cleared_by",
     "version",
 )
+
+LETTER_COLUMNS: tuple[str, ...] = (
+    "unit_code",
+    "letter_id",
+    "number",
+    "status",
+    "status_label",
+    "reason_code",
+    "reasons",
+    "since",
+    "as_of",
+    "deadline",
+    "created_at",
+    "author",
+    "html_path",
+    "docx_path",
+)
+"""``emc.unit_letters`` columns, in insert order: ``reasons`` is a JSON array of the letter's
+reasons (``code``, ``text``, ``since_ms``, ``numbers``); ``since`` the start of the status it
+states, ``as_of`` the instant its data are from, ``deadline`` the local date to act by."""
 
 
 def _imports_ddl(database: str, kind: str, items_sql: str, order_by: str) -> list[str]:
@@ -214,6 +237,24 @@ COMMENT 'Status periods per unit [from_time, to_time); to_time NULL = current; r
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (unit_code, override_id)
 COMMENT 'Operator-set statuses; in force from start_time until end_time/cleared_at; read FINAL.'""",
+        f"""CREATE TABLE IF NOT EXISTS {db}.unit_letters (
+    `unit_code` LowCardinality(String),
+    `letter_id` String,
+    `number` String,
+    `status` LowCardinality(String),
+    `status_label` String,
+    `reason_code` LowCardinality(String),
+    `reasons` String,
+    `since` Nullable({TS}),
+    `as_of` {TS},
+    `deadline` Date,
+    `created_at` {TS},
+    `author` String,
+    `html_path` String,
+    `docx_path` String
+) ENGINE = ReplacingMergeTree
+ORDER BY (unit_code, created_at, letter_id)
+COMMENT 'Reminder letters (emc remind): status, reasons (JSON), since, deadline, files.'""",
         f"""CREATE VIEW IF NOT EXISTS {db}.unit_connection_status AS
 SELECT h.unit_code AS unit_code, h.status AS status, h.status_label AS status_label,
        h.reason_code AS reason_code, h.reason AS reason, h.from_time AS since,

@@ -235,6 +235,16 @@ class StreamSettings(BaseModel):
     summary_interval_s: float = Field(default=5.0, gt=0)
 
 
+class RegistrySettings(BaseModel):
+    """What the unit registry's lineage (config/units.csv ``successor``) does to events."""
+
+    after_validity: Literal["dead_letter", "successor"] = "dead_letter"
+    """An event of a merged-away unit stamped after its ``valid_to``: ``dead_letter`` (reason
+    ``outside_validity``), or ``successor``: accepted and stored under its own code, and every
+    report, score and status after the change counts it for the successor
+    (``EMC_REGISTRY__AFTER_VALIDITY``; docs/design.md, "Registry lineage")."""
+
+
 class HealthSettings(BaseModel):
     """Connection health: the working calendar and the thresholds of the status rules.
 
@@ -274,6 +284,49 @@ class HealthSettings(BaseModel):
     """How often the worker re-evaluates every unit's status, seconds; 0 turns the timer off."""
 
 
+class RemindSettings(BaseModel):
+    """Reminder letters (``emc remind``): the letter's issuing body, its deadline and what it
+    counts. Every value here is a **configurable default** of this project, not a rule of the
+    seeds: seed 000/001 (the letter of 18/01/2024) give the form, not these values.
+    """
+
+    deadline_working_days: int = Field(default=10, ge=1, le=250)
+    """Deadline when neither ``--deadline`` nor ``--days`` is given: this many working days
+    (working calendar of ``health``) after the letter's date."""
+    recent_days: int = Field(default=7, ge=1, le=366)
+    """Rejected messages are counted over this many days before the letter, days."""
+    top_reasons: int = Field(default=3, ge=1, le=20)
+    """How many reject (and lifecycle anomaly) reason codes a letter names, most frequent
+    first."""
+    issuer_parent: str = ""
+    """Line above the issuing body in the header (e.g. the ministry of a department);
+    empty: none."""
+    issuer: str = "BỘ THÔNG TIN VÀ TRUYỀN THÔNG"
+    """The issuing body, upper case as in seed 001's header. Since 1 March 2025 (Resolution
+    176/2025/QH15) its remit is with Bộ Khoa học và Công nghệ: set the body that signs."""
+    issuer_name: str = "Bộ Thông tin và Truyền thông"
+    """The issuing body in running text ("đề nghị liên hệ với …")."""
+    symbol: str = "BTTTT-CĐSQG"
+    """The letter symbol after the number ("Số: 12/BTTTT-CĐSQG")."""
+    place: str = "Hà Nội"
+    """Place of issue in "Hà Nội, ngày … tháng … năm …"."""
+    contact_unit: str = "Cục Chuyển đổi số quốc gia"
+    """The department to contact for support (seed 001: Cục Chuyển đổi số quốc gia)."""
+    contact: str = ""
+    """Contact person, e-mail and telephone, printed as given; empty: the line is left out."""
+    signer_authority: str = "KT. BỘ TRƯỞNG"
+    """First line of the signature block (signing on behalf: "KT. BỘ TRƯỞNG")."""
+    signer_title: str = "THỨ TRƯỞNG"
+    """Second line of the signature block."""
+    signer_name: str = ""
+    """The signer's name; empty: a placeholder for the clerk to fill in."""
+    copies: str = "Bộ trưởng (để b/c)"
+    """"Nơi nhận" recipients besides the addressee ("Như trên") and the archive,
+    separated by ``;``."""
+    archive: str = "VT, CĐSQG"
+    """The archive line of "Nơi nhận" ("Lưu: VT, CĐSQG.")."""
+
+
 class AssessmentSettings(BaseModel):
     """Period assessment: the scoring rules file and overrides of single values in it."""
 
@@ -303,6 +356,8 @@ class Settings(BaseSettings):
     health: HealthSettings = HealthSettings()
     assessment: AssessmentSettings = AssessmentSettings()
     ingest: IngestSettings = IngestSettings()
+    registry: RegistrySettings = RegistrySettings()
+    remind: RemindSettings = RemindSettings()
 
     @classmethod
     def settings_customise_sources(

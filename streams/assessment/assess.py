@@ -50,6 +50,8 @@ class UnitResult:
     trend: dict[str, dict[str, float | None]] = field(default_factory=dict)
     """Local month ``YYYY-MM`` → ``received``, ``online_rate``, ``remote_rate``."""
     catalogue: dict[str, float | None] = field(default_factory=dict)
+    merged: list[str] = field(default_factory=list)
+    """Codes of predecessors whose dossiers are counted in this unit (registry lineage)."""
 
     @property
     def received(self) -> int:
@@ -64,6 +66,8 @@ class Assessment:
     scoring: Scoring
     results: list[UnitResult]
     computed_at_ms: int
+    names: dict[str, str] = field(default_factory=dict)
+    """Code → Vietnamese name of the predecessors rolled into a listed unit."""
 
     def of_kind(self, kind: str) -> list[UnitResult]:
         return [r for r in self.results if r.unit.kind == kind]
@@ -105,6 +109,29 @@ def _units_in(registry: UnitRegistry, period: Period) -> list[Unit]:
     ]
 
 
+def rolled_units(
+    registry: UnitRegistry, period: Period, as_of_ms: int | None
+) -> tuple[list[Unit], dict[str, str]]:
+    """The units a period is reported for, and every code → the unit it is counted for.
+
+    ``as_of_ms`` ``None``: every unit valid at some time in the period, each counted for itself.
+    Otherwise predecessors that ended before ``as_of_ms`` are counted for the unit continuing
+    them then (:meth:`UnitRegistry.reporting_code`), which is listed in their place (in registry
+    order) even when it began after the period.
+    """
+    units = _units_in(registry, period)
+    if as_of_ms is None:
+        return units, {u.code: u.code for u in units}
+    target = {u.code: registry.reporting_code(u.code, as_of_ms) for u in units}
+    listed = set(target.values())
+    return [u for u in registry if u.code in listed and u.kind in KINDS], target
+
+
+def _add(into: dict[str, int], values: dict[str, int]) -> None:
+    for name, value in values.items():
+        into[name] = into.get(name, 0) + value
+
+
 def assess(
     sink: ClickHouseSink,
     registry: UnitRegistry,
@@ -112,8 +139,16 @@ def assess(
     scoring: Scoring,
     progress: Progress | None = None,
     now_ms: int | None = None,
+    rollup: bool = True,
+    as_of_ms: int | None = None,
 ) -> Assessment:
     """Indicators, scores, levels, ranks and targets of every unit for ``period``.
+
+    With ``rollup`` (the default), a unit merged away before the end of the period (or before
+    ``as_of_ms``, epoch ms: a compared period uses the main period's end) is not listed: its
+    dossiers are counted for its successor (every counter is a count or a sum, so the rates are
+    those of the merged unit), its statuses join the successor's footnote, and the catalogue
+    shares are the successor's own. ``rollup=False`` lists every unit valid in the period.
 
     Raises :class:`NoDataError` when no unit received a dossier in the period."""
     step = progress or (lambda _name: None)
@@ -130,9 +165,20 @@ def assess(
     shares = catalogue_shares(sink, period.end_ms)
     partly = not_fully_connected(sink, period.start_ms, period.end_ms)
     step("scores")
-    units = _units_in(registry, period)
-    zero = dict.fromkeys(COUNTERS, 0)
-    by_unit = {u.code: counters.get(u.code, zero) for u in units}
+    at = (period.end_ms - 1 if as_of_ms is None else as_of_ms) if rollup else None
+    units, target = rolled_units(registry, period, at)
+    merged: dict[str, list[str]] = {u.code: [] for u in units}
+    by_unit = {u.code: dict.fromkeys(COUNTERS, 0) for u in units}
+    rolled_monthly: dict[str, dict[str, dict[str, int]]] = {u.code: {} for u in units}
+    rolled_partly: dict[str, set[str]] = {u.code: set() for u in units}
+    for code, into in target.items():
+        if code != into:
+            merged[into].append(code)
+        _add(by_unit[into], counters.get(code, {}))
+        for month, values in monthly.get(code, {}).items():
+            _add(rolled_monthly[into].setdefault(month, {}), values)
+        rolled_partly[into].update(partly.get(code, []))
+    monthly = rolled_monthly
     rates = {code: _rates(c) for code, c in by_unit.items()}
     scores = score_units(
         rates,
@@ -170,13 +216,15 @@ def assess(
                 unit_rates,
                 scores[unit.code],
                 met,
-                partly.get(unit.code, []),
+                sorted(rolled_partly[unit.code]),
                 trend,
                 catalogue,
+                merged[unit.code],
             )
         )
-    at = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    return Assessment(period, scoring, results, at)
+    computed = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    names = {u.code: u.name_vi for u in registry if target.get(u.code, u.code) != u.code}
+    return Assessment(period, scoring, results, computed, names)
 
 
 def store(sink: ClickHouseSink, assessment: Assessment) -> None:

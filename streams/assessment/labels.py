@@ -68,6 +68,7 @@ LABELS: dict[str, dict[str, str]] = {
             "(*) Đơn vị chưa kết nối toàn diện với Hệ thống EMC trong một phần của kỳ đánh giá: "
             "kết quả xếp hạng cần được xem xét cùng hiện trạng kết nối."
         ),
+        "merged": "Số liệu của đơn vị đã sáp nhập, hợp nhất được tính cho đơn vị kế thừa: ",
         "received": "Hồ sơ tiếp nhận",
         "online_rate": "Tỷ lệ trực tuyến",
         "remote_rate": "Tỷ lệ trực tuyến từ xa",
@@ -130,6 +131,7 @@ LABELS: dict[str, dict[str, str]] = {
             "(*) Not fully connected to the EMC system for part of the period: read the ranking "
             "together with the connection status."
         ),
+        "merged": "Figures of merged-away units are counted for the unit continuing them: ",
         "received": "Dossiers received",
         "online_rate": "Online rate",
         "remote_rate": "Remote rate",

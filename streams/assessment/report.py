@@ -72,6 +72,11 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _name(a: Assessment, code: str) -> str:
+    """A merged-away unit's Vietnamese name (its code if unknown)."""
+    return a.names.get(code, code)
+
+
 # -- tables (shared by HTML and XLSX) --------------------------------------------------------
 def ranking_table(a: Assessment, kind: str, lang: str) -> tuple[list[str], list[list[Any]]]:
     """Seed 003's table for ``kind``: rank, unit, level, vendor, score; unscored units last."""
@@ -366,6 +371,13 @@ def render_html(
         ]
     if any(r.not_fully_connected for r in a.results):
         parts.append(f'<p class="foot">{html.escape(t["footnote"])}</p>')
+    merged = "; ".join(
+        f"{r.unit.name_vi} ← {', '.join(_name(a, c) for c in r.merged)}"
+        for r in a.results
+        if r.merged
+    )
+    if merged:
+        parts.append(f'<p class="foot merged">{html.escape(t["merged"] + merged)}.</p>')
     parts.append(f"<h2>{html.escape(t['part_detail'])}</h2>")
     header, rows = indicator_table(a, lang)
     kinds = ["", "", "", *(["pct"] * len(SHOWN_RATES)), "", "", "", ""]

@@ -161,7 +161,18 @@ def import_accounts(unit: str, file: Path) -> None:
     _import("accounts", unit, file)
 
 
-@click.group("status", invoke_without_command=True)
+class _StatusGroup(click.Group):
+    """``emc status`` with its subcommands; ``emc status UNIT`` is ``emc status history UNIT``."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "history", self.commands["history"], args
+        return super().resolve_command(ctx, args)
+
+
+@click.group("status", cls=_StatusGroup, invoke_without_command=True)
 @click.option("--at", "at", default=None, help="Status at a past instant (ISO; local time).")
 @click.option(
     "--kind", "kinds", multiple=True, type=click.Choice(["ministry", "province"]), help="Filter."
@@ -197,8 +208,8 @@ def status_command(
 ) -> None:
     """The connection status of every unit: seed 001's appendix table, from live data.
 
-    Without a subcommand, prints the table; ``set`` and ``clear`` manage operator-set
-    statuses."""
+    Without a subcommand, prints the table; ``emc status UNIT`` prints one unit's status history
+    with its reminder letters; ``set`` and ``clear`` manage operator-set statuses."""
     if ctx.invoked_subcommand is not None:
         return
     from streams.health.monitor import now_ms
@@ -323,3 +334,66 @@ def status_clear(unit: str, author: str) -> None:
         lambda m: {"cleared": [asdict(o) for o in m.clear_override(unit, author)]},
     )
     click.echo(f"{unit}: {len(answer['cleared'])} override(s) cleared")
+
+
+@status_command.command("history")
+@click.argument("unit")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+def status_history(unit: str, fmt: str) -> None:
+    """UNIT's status periods and the reminder letters sent to it (emc remind), oldest first."""
+    from dataclasses import asdict
+
+    from streams.core.localtime import format_local
+    from streams.core.registry import UnitRegistry
+
+    settings = load_settings()
+    registry = UnitRegistry.load(settings.units_path)
+    known = registry.get(unit)
+    if known is None:
+        raise click.ClickException(f"unknown unit code {unit!r} (see {settings.units_path})")
+    monitor = _open_monitor(settings)
+    if monitor is None:
+        periods = _ask_worker(settings, "GET", f"/emc/health/history?unit={unit}")["periods"]
+        letters = _ask_worker(settings, "GET", f"/emc/health/letters?unit={unit}")["letters"]
+    else:
+        try:
+            periods = [asdict(p) for p in monitor.history(unit)]
+            letters = [_letter_json(x) for x in monitor.letters(unit)]
+        except EmcError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            monitor.sink.close()
+    if fmt == "json":
+        click.echo(json.dumps({"periods": periods, "letters": letters}, ensure_ascii=False))
+        return
+    from streams.health.statuses import STATUS_LABELS
+
+    entries: list[tuple[int, int, str]] = []
+    for p in periods:
+        until = format_local(p["to_ms"]) if p["to_ms"] is not None else "…"
+        label = STATUS_LABELS.get(p["status"], p["status"])
+        line = f"{format_local(p['from_ms'])} – {until:16}  {label}: {p['reason']}"
+        entries.append((int(p["from_ms"]), 0, line))
+    for x in letters:
+        line = (
+            f"{format_local(x['as_of_ms'])}  công văn {x['number']} ({x['status_label']}), "
+            f"hạn {x['deadline']}, {x['author']}, soạn {format_local(x['created_at_ms'])}: "
+            f"{x['docx_path'] or x['html_path']}"
+        )
+        entries.append((int(x["as_of_ms"]), 1, line))
+    click.echo(f"{unit} — {known.name_vi}")
+    if not entries:
+        click.echo("(no status period and no letter recorded yet)")
+    for _, _, line in sorted(entries):
+        click.echo(line)
+
+
+def _letter_json(x: Any) -> dict[str, Any]:
+    """A :class:`~streams.health.letters.LetterRecord` as JSON-ready values."""
+    from dataclasses import asdict
+
+    out = asdict(x)
+    out["deadline"] = x.deadline.isoformat()
+    return out

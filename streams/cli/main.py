@@ -9,6 +9,7 @@
 ``emc ingest``                 :mod:`streams.cli.ingest`
 ``emc bench``                  :mod:`streams.cli.bench`
 ``emc report``                 :mod:`streams.cli.report`
+``emc remind``                 :mod:`streams.cli.remind`
 =============================  ==========================================
 """
 
@@ -20,6 +21,7 @@ from streams.cli.bench import bench
 from streams.cli.health import import_command, status_command
 from streams.cli.ingest import ingest
 from streams.cli.query import query, reconcile
+from streams.cli.remind import remind
 from streams.cli.report import report
 from streams.cli.run import run, worker
 from streams.cli.simulate import simulate
@@ -44,6 +46,7 @@ for command in (
     top,
     bench,
     report,
+    remind,
 ):
     main.add_command(command)
 

@@ -46,8 +46,19 @@ def _period(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 @click.option("--compare", callback=_period, help="A second period, shown side by side.")
 @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
 @click.option("--store/--no-store", default=True, help="Write the results to emc.unit_scores.")
-def report(period: Period, out_dir: Path, compare: Period | None, lang: str, store: bool) -> None:
-    """The period's indicators, QĐ 766 scores, levels A–E and ranks, as seed 003 publishes them."""
+@click.option(
+    "--rollup/--no-rollup",
+    default=True,
+    show_default=True,
+    help="Count units merged away before the period's end for their successor "
+    "(config/units.csv successor); --no-rollup lists every unit valid in the period.",
+)
+def report(
+    period: Period, out_dir: Path, compare: Period | None, lang: str, store: bool, rollup: bool
+) -> None:
+    """The period's indicators, QĐ 766 scores, levels A–E and ranks, as seed 003 publishes them.
+
+    A compared period is rolled up to the same units as the main one (its end)."""
     from rich.progress import Progress
 
     from sinks.clickhouse import ClickHouseSink
@@ -88,10 +99,11 @@ def report(period: Period, out_dir: Path, compare: Period | None, lang: str, sto
                     ) from exc
                 raise click.ClickException(f"ClickHouse: {exc}") from exc
             try:
-                result = assess(sink, registry, period, scoring, step)
+                result = assess(sink, registry, period, scoring, step, rollup=rollup)
                 other = None
                 if compare is not None:
-                    other = assess(sink, registry, compare, scoring)
+                    as_of = period.end_ms - 1
+                    other = assess(sink, registry, compare, scoring, rollup=rollup, as_of_ms=as_of)
                     step(f"compare {compare.label}")
             except AssessmentError as exc:
                 raise click.ClickException(str(exc)) from exc

@@ -198,8 +198,13 @@ class BatchProcessor:
         dossier_retention_ms: int = 30 * 86_400_000,
         json_dumps: JsonDumps = std_dumps,
         json_loads: JsonLoads = std_loads,
+        after_validity: str = "dead_letter",
     ) -> None:
         self.registry = registry
+        self.after_validity = after_validity
+        """``dead_letter``: events after a unit's ``valid_to`` are dead letters
+        (``outside_validity``); ``successor``: those of a unit with a successor are accepted
+        under their own code (its partition, its windows), reads roll them into the successor."""
         self.decode = decode
         owner = getattr(decode, "__self__", None)
         batch = getattr(owner, "decode_batch", None)
@@ -425,7 +430,9 @@ class BatchProcessor:
         """(valid from ms, valid until ms, UTF-8 code) of a registered unit, else ``None``.
 
         :meth:`UnitRegistry.validity`'s rule (valid on local dates ``valid_from`` through
-        ``valid_to``) as a half-open range of instants, computed once per unit.
+        ``valid_to``) as a half-open range of instants, computed once per unit; open-ended
+        after ``valid_to`` for a unit with a successor when ``after_validity`` is
+        ``successor``.
         """
         span = self._spans.get(unit_code)
         if span is None:
@@ -433,7 +440,9 @@ class BatchProcessor:
             if unit is None:
                 return None
             until = unit.valid_until_ms
-            span = (unit.valid_from_ms, _NO_END if until is None else until, unit.code.encode())
+            if until is None or (unit.successor is not None and self.after_validity == "successor"):
+                until = _NO_END
+            span = (unit.valid_from_ms, until, unit.code.encode())
             self._spans[unit_code] = span
         return span
 

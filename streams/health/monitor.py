@@ -13,6 +13,7 @@ Worker routes (JSON):
 - ``POST /emc/health/import`` ``{"unit_code": ..., "file": ParsedFile.to_json()}``: write a
   validated import as the unit's next version.
 - ``GET  /emc/health/history[?unit=CODE]``: status periods.
+- ``GET  /emc/health/letters[?unit=CODE]``: reminder letters recorded by ``emc remind``.
 - ``POST /emc/health/override`` ``{"unit_code", "status", "reason", "author", "start_ms"?,
   "end_ms"?}``: set an operator status (then evaluate now and record it).
 - ``POST /emc/health/override/clear`` ``{"unit_code", "author"}``: end a unit's overrides.
@@ -35,6 +36,7 @@ from streams.core.registry import UnitRegistry
 from streams.health.calendar import WorkingCalendar
 from streams.health.errors import HealthError
 from streams.health.imports import ParsedFile, write_version
+from streams.health.letters import LetterRecord, load_letters
 from streams.health.overrides import (
     StatusOverride,
     apply_overrides,
@@ -149,6 +151,10 @@ class HealthMonitor:
             self.evaluate(now)
         return ended
 
+    def letters(self, unit_code: str | None = None) -> list[LetterRecord]:
+        """The reminder letters recorded in ``unit_letters`` (of one unit, or all)."""
+        return load_letters(self.sink, unit_code)
+
     def overrides(self, unit_code: str | None = None) -> list[StatusOverride]:
         self.prepare()
         return load_overrides(self.sink, unit_code)
@@ -206,6 +212,12 @@ def register_health(
         at = request.query.get("at_ms")
         rows = await run(build_report, monitor, None if at is None else int(at))
         return web.json({"rows": [asdict(r) for r in rows]})
+
+    @app.page("/emc/health/letters")
+    async def _letters(web: Any, request: Any) -> Any:
+        found = await run(monitor.letters, request.query.get("unit"))
+        letters = [{**asdict(x), "deadline": x.deadline.isoformat()} for x in found]
+        return web.json({"letters": letters})
 
     @app.page("/emc/health/history")
     async def _history(web: Any, request: Any) -> Any:

@@ -291,6 +291,45 @@ class Api:
         limit = _int_param(request, "limit", 50, 1, 1000)
         return json_response(await self.live.unit_rejects(code, limit))
 
+    async def history(self, request: web.Request, principal: Principal) -> web.Response:
+        """A unit's status history (``emc.unit_status_history``) and the reminder letters sent
+        to it (``emc.unit_letters``, without the server's file paths), oldest first; a unit token
+        sees only its own unit's."""
+        from streams.health.statuses import STATUS_LABELS
+
+        code = self._visible_unit(request, principal)
+        if isinstance(code, web.Response):
+            return code
+        if self.health is None:
+            return error_response(503, "connection health is not available on this worker")
+        periods = await self._health_call(self.health.history, code)
+        letters = await self._health_call(self.health.letters, code)
+        return json_response(
+            {
+                "unit_code": code,
+                "periods": [
+                    {**asdict(p), "status_label": STATUS_LABELS.get(p.status, p.status)}
+                    for p in periods
+                ],
+                "letters": [
+                    {
+                        "letter_id": x.letter_id,
+                        "number": x.number,
+                        "status": x.status,
+                        "status_label": x.status_label,
+                        "reason_code": x.reason_code,
+                        "reasons": [r.to_json() for r in x.reasons],
+                        "since_ms": x.since_ms,
+                        "as_of_ms": x.as_of_ms,
+                        "deadline": x.deadline.isoformat(),
+                        "created_at_ms": x.created_at_ms,
+                        "author": x.author,
+                    }
+                    for x in letters
+                ],
+            }
+        )
+
     async def scores(self, request: web.Request, principal: Principal) -> web.Response:
         """Stored assessment results (``emc.unit_scores``: indicators, QĐ 766 points, level,
         rank, targets met), newest period first; ``?period=2026-Q3`` for one period. A unit token
@@ -379,6 +418,7 @@ class Api:
             ("/emc/api/units/{unit_code}", self.guarded(self.unit)),
             ("/emc/api/units/{unit_code}/windows", self.guarded(self.windows)),
             ("/emc/api/units/{unit_code}/rejects", self.guarded(self.rejects)),
+            ("/emc/api/units/{unit_code}/history", self.guarded(self.history)),
             ("/emc/api/statuses", self.guarded(self.statuses)),
             ("/emc/api/scores", self.guarded(self.scores)),
         ]

@@ -316,6 +316,18 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/emc/api/units/{unit_code}/history": {
+                "get": {
+                    "summary": "the unit's status periods (emc.unit_status_history) and the "
+                    "reminder letters sent to it (emc.unit_letters: number, status, reasons with "
+                    "since_ms, deadline, author), oldest first",
+                    "parameters": [unit_param],
+                    "responses": {
+                        "200": _json({"type": "object"}, "{unit_code, periods, letters}"),
+                        **_errors(400, 401, 403, 404, 503),
+                    },
+                }
+            },
             "/emc/api/units/{unit_code}/status-override": {
                 "post": {
                     "summary": "set an operator status (national token): body {status, reason, "

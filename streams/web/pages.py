@@ -8,16 +8,23 @@ SameSite=Strict cookie; the URL is then redirected without it so it stays out of
 
 from __future__ import annotations
 
+import asyncio
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
+from sinks.errors import SinkError
 from streams.core.registry import UnitRegistry
 from streams.web.api import COOKIE_NAME, Handler, request_token
 from streams.web.auth import Principal, TokenStore
+from streams.web.live import LiveTable
+from streams.web.scores import dashboard_scores, dashboard_section, unit_scores, unit_section
+
+T = TypeVar("T")
 
 STATIC_FILES: Final[dict[str, str]] = {
     "style.css": "text/css",
@@ -137,6 +144,9 @@ def _unit_body(code: str, name: str) -> str:
         '<section class="chart"><h3 data-i18n="rejects_title">'
         "Bản tin bị từ chối (hàng đợi lỗi)</h3>"
         '<table id="rejects" class="units"></table></section>'
+        '<section class="chart"><h3 data-i18n="history_title">'
+        "Lịch sử trạng thái kết nối và công văn nhắc nhở</h3>"
+        '<table id="history" class="units"></table></section>'
     )
 
 
@@ -160,6 +170,35 @@ class Pages:
 
     registry: UnitRegistry
     tokens: TokenStore
+    live: LiveTable | None = None
+    """The worker's live table: its ClickHouse sink and executor serve the stored scores
+    (``None``: pages without a store show no scores section)."""
+
+    async def _stored(self, read: Callable[[Any], T]) -> T | str:
+        """``read(sink)`` in the ClickHouse executor, or the error text when it fails."""
+        live = self.live
+        assert live is not None
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(live.executor, lambda: read(live.sink))
+        except SinkError as exc:
+            return f"ClickHouse is unavailable: {exc}"
+
+    async def _scores_html(self, who: Principal, period: str | None) -> str:
+        if self.live is None:
+            return ""
+        view = await self._stored(lambda sink: dashboard_scores(sink, who, period))
+        if isinstance(view, str):
+            return dashboard_section(None, self.registry, view)
+        return dashboard_section(view, self.registry)
+
+    async def _unit_scores_html(self, code: str) -> str:
+        if self.live is None:
+            return ""
+        rows = await self._stored(lambda sink: unit_scores(sink, code))
+        if isinstance(rows, str):
+            return unit_section(None, rows)
+        return unit_section(rows)
 
     def _login(
         self, request: web.Request, error: str | None = None, status: int = 401
@@ -201,7 +240,10 @@ class Pages:
         who = self._authenticate(request)
         if isinstance(who, web.Response):
             return who
-        return _page(_shell("EMC — Bảng theo dõi", _DASHBOARD_BODY, ("common.js", "dashboard.js")))
+        scores = await self._scores_html(who, request.query.get("period") or None)
+        return _page(
+            _shell("EMC — Bảng theo dõi", _DASHBOARD_BODY + scores, ("common.js", "dashboard.js"))
+        )
 
     async def unit(self, request: web.Request) -> web.StreamResponse:
         who = self._authenticate(request)
@@ -220,7 +262,7 @@ class Pages:
         return _page(
             _shell(
                 f"EMC — {unit.name_vi}",
-                _unit_body(unit.code, unit.name_vi),
+                _unit_body(unit.code, unit.name_vi) + await self._unit_scores_html(unit.code),
                 ("common.js", "unit.js"),
                 f'data-unit="{html.escape(unit.code)}"',
             )

@@ -85,7 +85,7 @@ def attach(
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emc-web-clickhouse")
     live = LiveTable(processor, registry, sink, executor)
     api = Api(live=live, registry=registry, tokens=tokens, health=health)
-    pages = Pages(registry=registry, tokens=tokens)
+    pages = Pages(registry=registry, tokens=tokens, live=live)
     web_app.middlewares.append(national_only(tokens))
     for path, handler in api.routes():
         web_app.router.add_get(path, handler)

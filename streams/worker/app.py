@@ -147,6 +147,7 @@ def build_processor(
         dossier_retention_ms=settings.stream.dossier_retention_s * 1000,
         json_dumps=orjson.dumps,
         json_loads=orjson.loads,
+        after_validity=settings.registry.after_validity,
     )
 
 

@@ -16,7 +16,7 @@ Ministries
 Provinces
 - AN_GIANG: six online dossiers, all on time, five satisfied and one neutral: 39.99 + 0.01 +
   60 × 5/6 = 90.00 → A, rank 1.
-- BAC_GIANG: the same six, all late: 39.99 + 0 + 50 = 89.99 → B, rank 2.
+- BAC_NINH: the same six, all late: 39.99 + 0 + 50 = 89.99 → B, rank 2.
 Every other unit of the registry received nothing: listed without rates, score, level, rank.
 """
 
@@ -105,7 +105,7 @@ def crafted_events() -> list[list[Ev]]:
         feedback(u, f"{u}-D1", LATE + H, "neutral"),
         feedback(u, f"{u}-D2", LATE + H, "satisfied"),
     ]
-    for unit, finished in (("AN_GIANG", ON_TIME), ("BAC_GIANG", LATE)):
+    for unit, finished in (("AN_GIANG", ON_TIME), ("BAC_NINH", LATE)):
         for i in range(6):
             dossier = f"{unit}-D{i}"
             receipts.append(receipt(unit, dossier, T + i * H, DUE))
@@ -137,7 +137,7 @@ def test_indicators_points_levels_and_ranks_match_the_hand_computation(crafted) 
         "BO_CONG_THUONG": (2, 2, 2, 2, 2, 0, 2, 2),
         "BO_GDDT": (2, 1, 1, 1, 0, 1, 2, 1),
         "AN_GIANG": (6, 6, 6, 6, 6, 0, 6, 5),
-        "BAC_GIANG": (6, 6, 6, 6, 0, 0, 6, 5),
+        "BAC_NINH": (6, 6, 6, 6, 0, 0, 6, 5),
     }
     names = ("received", "online", "remote", "finished", "finished_on_time", "overdue_open",
              "feedback", "satisfied")  # fmt: skip
@@ -158,7 +158,7 @@ def test_indicators_points_levels_and_ranks_match_the_hand_computation(crafted) 
         "BO_CONG_THUONG": (39.99, 0.01, 60.0, 100.0, "A", 1),
         "BO_GDDT": (39.99, 0.0, 30.0, 69.99, "C", 3),
         "AN_GIANG": (39.99, 0.01, 50.0, 90.0, "A", 1),
-        "BAC_GIANG": (39.99, 0.0, 50.0, 89.99, "B", 2),
+        "BAC_NINH": (39.99, 0.0, 50.0, 89.99, "B", 2),
     }
     for unit, (remote, on_time, satisfied, score, level, rank) in expected.items():
         s = a.get(unit).score  # type: ignore[union-attr]
@@ -174,13 +174,13 @@ def test_indicators_points_levels_and_ranks_match_the_hand_computation(crafted) 
     assert all(v is None for v in silent.rates.values())
     assert (silent.score.score, silent.score.level, silent.score.rank) == (None, None, None)
     assert silent.targets == {"remote_rate": None}
-    assert len(a.results) == len(REGISTRY)
+    assert len(a.results) == len(REGISTRY.valid_at(T))  # the 49 units in force in Q3 2026
     assert a.average_score("ministry") == pytest.approx((100 + 100 + 69.99) / 3)
     assert a.level_shares("province") == {"A": 1, "B": 1, "C": 0, "D": 0, "E": 0}
 
     store(sink, a)
     rows = {r["unit_code"]: r for r in read_scores(sink, "2026-Q3")}
-    assert rows["BAC_GIANG"]["score"] == 89.99 and rows["BAC_GIANG"]["level"] == "B"
+    assert rows["BAC_NINH"]["score"] == 89.99 and rows["BAC_NINH"]["level"] == "B"
     assert rows["BO_GDDT"]["rank"] == 3 and rows["BO_TAI_CHINH"]["score"] is None
     assert {r["scoring_version"] for r in rows.values()} == {"test-3"}
 
@@ -199,17 +199,17 @@ def test_weights_changed_by_configuration_rescore_and_rename_the_version(crafted
     a = assess(sink, REGISTRY, parse_period("2026-07-01..2026-09-30"), scoring)
     # satisfaction now full at 50%: BO_GDDT's 1/2 earns all 60 points, the provinces' 5/6 too.
     got = {u: (a.get(u).score.score, a.get(u).score.rank) for u in  # type: ignore[union-attr]
-           ("BO_CONG_AN", "BO_CONG_THUONG", "BO_GDDT", "AN_GIANG", "BAC_GIANG")}  # fmt: skip
+           ("BO_CONG_AN", "BO_CONG_THUONG", "BO_GDDT", "AN_GIANG", "BAC_NINH")}  # fmt: skip
     assert got == {
         "BO_CONG_AN": (100.0, 1),
         "BO_CONG_THUONG": (100.0, 1),
         "BO_GDDT": (99.99, 3),
         "AN_GIANG": (100.0, 1),
-        "BAC_GIANG": (99.99, 2),
+        "BAC_NINH": (99.99, 2),
     }
     # bands are configuration too: with A from 99.995, 99.99 is B
     strict = replace(scoring, bands=(Band("A", 99.995), *scoring.bands[1:]))
-    rescored = assess(sink, REGISTRY, parse_period("2026-Q3"), strict).get("BAC_GIANG")
+    rescored = assess(sink, REGISTRY, parse_period("2026-Q3"), strict).get("BAC_NINH")
     assert rescored is not None and rescored.score.level == "B"
 
 

@@ -17,6 +17,7 @@ COMMANDS = {
     "worker", "run", "simulate", "query", "reconcile", "import", "status", "token", "top", "bench",
     "report",
     "ingest",
+    "remind",
 }  # fmt: skip
 
 

@@ -10,9 +10,11 @@ import pytest
 
 from streams.core.errors import ConfigError
 from streams.core.localtime import local_date, local_midnight_ms
-from streams.core.registry import HEADER, Unit, UnitRegistry, default_units_path
+from streams.core.registry import HEADER, LEGACY_HEADER, Unit, UnitRegistry, default_units_path
 
-HEADER_LINE = ",".join(HEADER)
+HEADER_LINE = ",".join(LEGACY_HEADER)
+"""The error cases below use the pre-lineage 6-column header: it must keep loading."""
+LINEAGE_LINE = ",".join(HEADER)
 
 
 @pytest.fixture(scope="module")
@@ -33,27 +35,94 @@ def test_default_path_is_repo_config() -> None:
     path = default_units_path()
     assert path.parts[-2:] == ("config", "units.csv")
     assert path.is_file()
-    assert path.read_text(encoding="utf-8").splitlines()[0] == HEADER_LINE
+    assert path.read_text(encoding="utf-8").splitlines()[0] == LINEAGE_LINE
 
 
 def test_real_registry_counts_and_order(registry: UnitRegistry) -> None:
-    assert len(registry) == 83
+    # The 83 units of seed 001's appendix in their old positions, then the one unit created by
+    # the 2025 reorganisation (Bộ Nông nghiệp và Môi trường): old rows are never removed.
+    assert len(registry) == 84
     kinds = [u.kind for u in registry.units]
-    assert kinds == ["ministry"] * 20 + ["province"] * 63
-    assert len(set(registry.codes)) == 83
+    assert kinds == ["ministry"] * 20 + ["province"] * 63 + ["ministry"]
+    assert len(set(registry.codes)) == 84
     assert all(re.fullmatch(r"[A-Z][A-Z0-9_]{1,31}", c) for c in registry.codes)
     assert registry.codes[0] == "BHXH_VN"
     assert registry.codes[19] == "NHNN_VN"
     assert registry.codes[20] == "AN_GIANG"
-    assert registry.codes[-1] == "YEN_BAI"
-    assert [registry.index_of(c) for c in registry.codes] == list(range(83))
+    assert registry.codes[82] == "YEN_BAI"
+    assert registry.codes[-1] == "BO_NNMT"
+    assert [registry.index_of(c) for c in registry.codes] == list(range(84))
 
 
 def test_real_registry_validity_columns(registry: UnitRegistry) -> None:
-    for unit in registry.units:
+    for unit in registry.units[:83]:
         assert unit.valid_from == date(2022, 6, 24)
-        assert unit.valid_to is None
-        assert unit.vendor  # seed 003 names a vendor for every unit
+        assert unit.vendor  # seed 003 names a vendor for every unit of the appendix
+        if unit.successor is None:
+            assert unit.valid_to is None
+        elif unit.kind == "province":  # Resolution 202/2025/QH15: new provinces from 1 July
+            assert unit.valid_to == date(2025, 6, 30)
+        else:  # Resolution 176/2025/QH15: new ministries operate from 1 March
+            assert unit.valid_to == date(2025, 2, 28)
+    new = registry.get("BO_NNMT")
+    assert new is not None
+    assert (new.name_vi, new.valid_from, new.valid_to, new.vendor) == (
+        "Bộ Nông nghiệp và Môi trường",
+        date(2025, 3, 1),
+        None,
+        None,
+    )
+
+
+def test_real_registry_has_34_provinces_on_2026_01_01(registry: UnitRegistry) -> None:
+    valid = registry.valid_at(local_midnight_ms(date(2026, 1, 1)))
+    provinces = [u.code for u in valid if u.kind == "province"]
+    ministries = [u.code for u in valid if u.kind == "ministry"]
+    assert len(provinces) == 34
+    assert len(ministries) == 15  # 14 ministries + NHNN of Resolution 176 present, plus BHXH
+    assert "HA_GIANG" not in provinces and "TUYEN_QUANG" in provinces
+    assert {"BO_KHDT", "BO_TTTT", "BO_GTVT", "BO_LDTBXH", "BO_TNMT", "BO_NNPTNT"}.isdisjoint(
+        ministries
+    )
+    # The eleven provinces Resolution 202/2025/QH15 left unchanged have no predecessor.
+    unchanged = {"HA_NOI", "THUA_THIEN_HUE", "LAI_CHAU", "DIEN_BIEN", "SON_LA", "LANG_SON",
+                 "QUANG_NINH", "THANH_HOA", "NGHE_AN", "HA_TINH", "CAO_BANG"}  # fmt: skip
+    assert {c for c in provinces if not registry.predecessors(c)} == unchanged
+    # the day before: the 63 provinces of 2024 (the ministries changed on 1 March already)
+    before = registry.valid_at(local_midnight_ms(date(2025, 7, 1)) - 1)
+    assert sum(u.kind == "province" for u in before) == 63
+    assert len(registry.valid_at(local_midnight_ms(date(2025, 3, 1)) - 1)) == 83
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("HA_GIANG", "TUYEN_QUANG"),
+        ("YEN_BAI", "LAO_CAI"),
+        ("BAC_KAN", "THAI_NGUYEN"),
+        ("VINH_PHUC", "PHU_THO"),
+        ("HOA_BINH", "PHU_THO"),
+        ("BINH_PHUOC", "DONG_NAI"),
+        ("LONG_AN", "TAY_NINH"),
+        ("KIEN_GIANG", "AN_GIANG"),
+        ("BINH_DUONG", "HO_CHI_MINH"),
+        ("BO_KHDT", "BO_TAI_CHINH"),
+        ("BO_TTTT", "BO_KHCN"),
+        ("BO_GTVT", "BO_XAY_DUNG"),
+        ("BO_LDTBXH", "BO_NOI_VU"),
+        ("BO_TNMT", "BO_NNMT"),
+        ("BO_NNPTNT", "BO_NNMT"),
+    ],
+)
+def test_real_registry_successors(registry: UnitRegistry, old: str, new: str) -> None:
+    unit = registry.get(old)
+    assert unit is not None and unit.successor == new
+    assert old in registry.predecessors(new)
+    assert unit.valid_until_ms is not None
+    assert registry.reporting_code(old, unit.valid_until_ms - 1) == old
+    assert registry.reporting_code(old, unit.valid_until_ms) == new
+    assert registry.rollup(unit.valid_until_ms)[old] == new
+    assert old not in registry.rollup(unit.valid_until_ms - 1)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +159,7 @@ def test_lookup_api(registry: UnitRegistry) -> None:
     with pytest.raises(KeyError):
         registry.index_of("NOWHERE")
     now = local_midnight_ms(date(2024, 1, 18))
-    assert registry.valid_at(now) == registry.units
+    assert registry.valid_at(now) == registry.units[:83]
     assert registry.valid_at(local_midnight_ms(date(2022, 6, 24)) - 1) == ()
     assert registry.validity("HA_NOI", now) == "ok"
     assert registry.validity("NOWHERE", now) == "unknown_unit"
@@ -204,3 +273,83 @@ def test_tolerates_bom_blank_lines_and_quoted_commas(tmp_path: Path) -> None:
     assert registry.codes == ("AN_GIANG", "BO_VHTTDL")
     unit = registry.get("BO_VHTTDL")
     assert unit is not None and unit.name_vi == "Bộ Văn hóa, Thể thao và Du lịch"
+
+
+# ---------------------------------------------------------------- lineage (successor column)
+
+LINEAGE_OK = (
+    "OLD_A,Tỉnh A,province,2022-06-24,2025-06-30,VNPT,NEW_B",
+    "NEW_B,Tỉnh B,province,2022-06-24,,VNPT,",
+)
+
+
+def test_lineage_header_loads_successors_and_chains(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        *LINEAGE_OK,
+        "OLDER,Tỉnh cổ,province,2020-01-01,2022-06-23,,OLD_A",
+        header=LINEAGE_LINE,
+    )
+    registry = UnitRegistry.load(path)
+    older = registry.get("OLDER")
+    assert older is not None and older.successor == "OLD_A"
+    assert registry.predecessors("NEW_B") == ("OLD_A",)
+    in_2023 = local_midnight_ms(date(2023, 1, 1))
+    in_2026 = local_midnight_ms(date(2026, 1, 1))
+    assert registry.reporting_code("OLDER", in_2023) == "OLD_A"
+    assert registry.reporting_code("OLDER", in_2026) == "NEW_B"  # two steps
+    assert registry.reporting_code("NEW_B", in_2026) == "NEW_B"
+    assert registry.reporting_code("NOWHERE", in_2026) == "NOWHERE"
+    assert registry.rollup(in_2026) == {"OLD_A": "NEW_B", "OLDER": "NEW_B"}
+    assert registry.rollup(in_2023) == {"OLDER": "OLD_A"}
+
+
+def test_legacy_header_units_have_no_successor(tmp_path: Path) -> None:
+    registry = UnitRegistry.load(write_csv(tmp_path, GOOD))
+    unit = registry.get("AN_GIANG")
+    assert unit is not None and unit.successor is None
+    assert registry.rollup(local_midnight_ms(date(2030, 1, 1))) == {}
+
+
+@pytest.mark.parametrize(
+    ("rows", "row", "why"),
+    [
+        (["OLD_A,A,province,2022-06-24,2025-06-30,,NOWHERE"], 2, "not in the registry"),
+        (["OLD_A,A,province,2022-06-24,,,NEW_B", LINEAGE_OK[1]], 2, "valid_to is empty"),
+        (["OLD_A,A,province,2022-06-24,2025-06-30,,OLD_A"], 2, "the unit itself"),
+        ([LINEAGE_OK[0], "NEW_B,B,province,2025-07-02,,,"], 2, "not valid on 2025-07-01"),
+        ([LINEAGE_OK[0], "NEW_B,B,province,2022-06-24,2025-06-30,,"], 2,
+         "not valid on 2025-07-01"),
+        (["OLD_A,A,province,2022-06-24,2025-06-30,,bad code", LINEAGE_OK[1]], 2,
+         "does not match"),
+        (["X_1,A,province,2022-06-24,2022-06-24,,X_2", "X_2,B,province,2022-06-25,2022-06-25,,X_3",
+          "X_3,C,province,2022-06-24,,,"], 0, ""),
+    ],
+)  # fmt: skip
+def test_lineage_errors_name_the_row(tmp_path: Path, rows: list[str], row: int, why: str) -> None:
+    path = write_csv(tmp_path, *rows, header=LINEAGE_LINE)
+    if not why:  # control: a valid two-step chain loads
+        assert UnitRegistry.load(path).reporting_code("X_1", local_midnight_ms(date(2023, 1, 1)))
+        return
+    with pytest.raises(ConfigError) as info:
+        UnitRegistry.load(path)
+    message = str(info.value)
+    assert f"row {row}, column successor" in message
+    assert why in message
+
+
+def test_cycle_is_refused_in_code() -> None:
+    a = Unit("CYC_A", "A", "province", date(2022, 1, 1), date(2022, 12, 31), None, "CYC_B")
+    b = Unit("CYC_B", "B", "province", date(2022, 1, 1), date(2022, 12, 31), None, "CYC_A")
+    with pytest.raises(ValueError, match=r"not valid on|cycle"):
+        UnitRegistry([a, b])
+    c = Unit("CYC_C", "C", "province", date(2022, 1, 1), date(2023, 1, 1), None, "CYC_D")
+    d = Unit("CYC_D", "D", "province", date(2022, 1, 1), date(2023, 1, 2), None, "CYC_C")
+    with pytest.raises(ValueError, match=r"not valid on|cycle"):
+        UnitRegistry([c, d])
+
+
+def test_wrong_column_count_with_lineage_header(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, LINEAGE_OK[1], GOOD, header=LINEAGE_LINE)
+    with pytest.raises(ConfigError, match=r"row 3: expected 7 columns"):
+        UnitRegistry.load(path)

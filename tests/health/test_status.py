@@ -47,6 +47,10 @@ from streams.kafka.topics import ensure_topics
 from tests.health.test_imports import CATALOGUE_HEADER, emc, write_xlsx
 from tests.integration.fixtures import query_json
 
+VALID_NOW = 49
+"""Units of config/units.csv valid in 2026 (34 provinces since 1 July 2025, 15 ministry-level
+units since 1 March 2025): the status report lists these."""
+
 pytestmark = pytest.mark.integration
 
 VN = timezone(timedelta(hours=7))
@@ -321,7 +325,7 @@ def test_imports_and_report_through_the_running_worker(run: dict[str, Any]) -> N
     assert "(through the worker at" in imported.stdout
     report = run["through_worker"]
     assert report.returncode == 0, report.stderr
-    assert len(list(csv.DictReader(io.StringIO(report.stdout)))) == 83
+    assert len(list(csv.DictReader(io.StringIO(report.stdout)))) == VALID_NOW
 
 
 def test_transitions_are_history(run: dict[str, Any]) -> None:
@@ -363,16 +367,17 @@ def status_csv(env: dict[str, str], *args: str) -> list[dict[str, str]]:
 def test_status_report_as_data(run: dict[str, Any]) -> None:
     env, tmp = run["env"], run["tmp"]
     rows = status_csv(env)
-    assert len(rows) == 83
+    assert len(rows) == VALID_NOW
     by_unit = {r["unit_code"]: r for r in rows}
     sections = {r["section"] for r in rows}
     assert sections == {
         "1. Đối với các bộ, cơ quan ngang bộ, cơ quan thuộc Chính phủ",
         "2. Đối với các tỉnh, thành phố trực thuộc trung ương",
     }
-    # numbered within each section in the letter's order (TP. Hà Nội is 56 of the provinces)
-    assert (by_unit["HA_NOI"]["STT"], by_unit["HA_NOI"]["name_vi"]) == ("56", "TP. Hà Nội")
-    assert by_unit["BO_Y_TE"]["STT"] == "19"
+    # numbered within each section in the letter's order (TP. Hà Nội is 30 of the 34 provinces in
+    # force today; 56 of the 63 at the 2024 moment below)
+    assert (by_unit["HA_NOI"]["STT"], by_unit["HA_NOI"]["name_vi"]) == ("30", "TP. Hà Nội")
+    assert by_unit["BO_Y_TE"]["STT"] == "13"  # of the ministries in force today
     expected = {
         "HA_NOI": "Đã kết nối toàn diện",
         "CAN_THO": "Đã kết nối toàn diện",
@@ -385,7 +390,7 @@ def test_status_report_as_data(run: dict[str, Any]) -> None:
     }
     for unit, label in expected.items():
         assert by_unit[unit]["Hiện trạng kết nối với Hệ thống EMC"] == label, unit
-    assert sum(r["status"] == "not_connected" for r in rows) == 83 - 7
+    assert sum(r["status"] == "not_connected" for r in rows) == VALID_NOW - 7
 
     filtered = status_csv(env, "--kind", "province", "--status", "interrupted")
     assert [r["unit_code"] for r in filtered] == ["BAC_NINH", "DA_NANG"]
@@ -401,7 +406,7 @@ def test_status_report_as_data(run: dict[str, Any]) -> None:
     data = list(book["Dữ liệu"].iter_rows(values_only=True))
     header, body = data[0], data[1:]
     table = {row[header.index("unit_code")]: row for row in body}
-    assert len(table) == 83
+    assert len(table) == 83  # the units in force on 2024-03-11 (the 2024 registry)
     ha_noi = table["HA_NOI"]
     assert ha_noi[header.index("STT")] == 56
     assert ha_noi[header.index("Hiện trạng kết nối với Hệ thống EMC")] == (
@@ -427,7 +432,7 @@ def test_status_report_html(run: dict[str, Any]) -> None:
     out = emc(env, "status", "--format", "html", "--output", str(page))
     assert out.returncode == 0, out.stderr
     text = page.read_text(encoding="utf-8")
-    assert text.count("<tr data-unit=") == 83
+    assert text.count("<tr data-unit=") == VALID_NOW
     assert '<tr data-unit="HAI_PHONG" data-status="needs_reconciliation">' in text
     assert "Hiện trạng kết nối với Hệ thống EMC" in text
     if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):

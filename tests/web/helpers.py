@@ -46,6 +46,7 @@ def write_registry(path: Path, units: list[Unit]) -> None:
                     u.valid_from.isoformat(),
                     u.valid_to.isoformat() if u.valid_to else "",
                     u.vendor or "",
+                    u.successor or "",
                 ]
             )
 

@@ -67,10 +67,11 @@ def test_access_rules_and_fuzz(broker_factory, worker_factory, tmp_path: Path) -
             assert b"HA_NOI" not in body and b"DA_NANG" not in body and b"received" not in body
             assert headers.get("WWW-Authenticate", "").startswith("Bearer")
 
-    # National: every unit.
+    # National: every unit of the registry (the live table lists every row of units.csv: the
+    # 83 of seed 001 and Bộ Nông nghiệp và Môi trường of 2025).
     everything = get_json(f"{base}/emc/api/units?limit=500", NATIONAL)
     rows = {r["unit_code"]: r for r in everything["rows"]}
-    assert everything["total"] == len(rows) == 83
+    assert everything["total"] == len(rows) == 84
     assert (rows["HA_NOI"]["received_60m"], rows["HA_NOI"]["online_60m"]) == (3, 2)
     assert rows["HA_NOI"]["remote_60m"] == 1
     assert rows["HA_NOI"]["online_rate_60m"] == pytest.approx(2 / 3)

@@ -37,6 +37,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 N_UNITS = 10_000
+REAL = UnitRegistry.load()
+"""config/units.csv: every row (84, merged-away units included) is one of the N_UNITS."""
 
 
 class Traffic(threading.Thread):
@@ -82,7 +84,7 @@ def test_dashboard_live_in_a_browser(broker_factory, worker_factory, tmp_path: P
 
     config = tmp_path / "config"
     shutil.copytree(Path(__file__).resolve().parents[2] / "config", config)
-    registry = registry_with(N_UNITS - 83, UnitRegistry.load())
+    registry = registry_with(N_UNITS - len(REAL), REAL)
     write_registry(config / "units.csv", list(registry.units))
     broker = broker_factory()
     worker = worker_factory(

@@ -99,6 +99,41 @@
     }
   }
 
+  // Status periods and reminder letters (emc remind), newest first.
+  function renderStatusHistory(data) {
+    const items = data.periods.map((p) => ({ at: p.from_ms, kind: "period", p: p }))
+      .concat(data.letters.map((x) => ({ at: x.as_of_ms, kind: "letter", x: x })));
+    if (!items.length) {
+      $("history").innerHTML = "<tbody><tr><td>" + EMC.esc(EMC.t("no_history")) + "</td></tr></tbody>";
+      return;
+    }
+    items.sort((a, b) => b.at - a.at || (a.kind === "letter" ? -1 : 1));
+    const head = "<thead><tr><th>" + EMC.esc(EMC.t("from_time")) + "</th><th>" + EMC.esc(EMC.t("to_time")) +
+      "</th><th>" + EMC.esc(EMC.t("status")) + "</th><th>" + EMC.esc(EMC.t("reason")) + "</th></tr></thead>";
+    const rows = items.map((i) => {
+      if (i.kind === "period") {
+        const p = i.p;
+        return '<tr data-status="' + EMC.esc(p.status) + '"><td>' + EMC.localTime(p.from_ms, true) + "</td><td>" +
+          (p.to_ms === null ? "…" : EMC.localTime(p.to_ms, true)) + "</td><td>" + EMC.esc(EMC.statusText(p)) +
+          "</td><td><small>" + EMC.esc(p.reason) + "</small></td></tr>";
+      }
+      const x = i.x;
+      return '<tr class="letter" data-letter="' + EMC.esc(x.number) + '"><td>' + EMC.localTime(x.as_of_ms, true) +
+        "</td><td>" + EMC.esc(EMC.t("deadline")) + " " + EMC.esc(x.deadline) + "</td><td><b>" +
+        EMC.esc(EMC.t("letter")) + " " + EMC.esc(x.number) + "</b> — " + EMC.esc(EMC.statusText(x)) +
+        "</td><td><small>" + EMC.esc(x.reasons.map((r) => r.text).join(" · ")) + "</small></td></tr>";
+    });
+    $("history").innerHTML = head + "<tbody>" + rows.join("") + "</tbody>";
+  }
+
+  async function refreshStatusHistory() {
+    try {
+      renderStatusHistory(await EMC.getJSON(base + "/history"));
+    } catch (err) {
+      $("history").textContent = String(err);
+    }
+  }
+
   async function refreshLive() {
     try {
       const data = await EMC.getJSON(base);
@@ -132,8 +167,10 @@
     refreshLive();
     refreshHistory();
     refreshRejects();
+    refreshStatusHistory();
     setInterval(refreshLive, 1000);
     setInterval(refreshHistory, 5000);
     setInterval(refreshRejects, 10000);
+    setInterval(refreshStatusHistory, 30000);
   });
 })();
