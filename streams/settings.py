@@ -227,6 +227,11 @@ class StreamSettings(BaseModel):
     """Where the worker keeps state (streams/state_store.py): memory, or rocksdb (on disk under
     ``{data_dir}/state``); either is rebuilt from the changelog topic when partitions are
     assigned."""
+    rocksdb_memory_mib: int = Field(default=64, ge=8)
+    """Memory bound of the RocksDB state store, MiB (``store = rocksdb``): the block cache
+    takes half, the memtables (write buffers) the other half, counted against the cache; index
+    and filter blocks live in the cache too. RocksDB's own defaults leave these unbounded
+    (write buffers per column family, an 8 MiB cache beside index blocks held outside it)."""
     summary_interval_s: float = Field(default=5.0, gt=0)
 
 

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -63,6 +63,11 @@ Decode = Callable[[EventType, bytes], Event]
 """A wire decoder: (event type, message value) → event, raising
 :class:`~streams.core.errors.DecodeError` with a reason code for bad input
 (:meth:`streams.kafka.codec.Codec.decode` is the one the worker passes)."""
+
+DecodeBatch = Callable[[EventType, list[bytes]], list[Event | DecodeError]]
+"""The batch form of :data:`Decode`: (event type, message values) → per value its event or the
+:class:`~streams.core.errors.DecodeError` ``Decode`` raises for it
+(:meth:`streams.kafka.codec.Codec.decode_batch`)."""
 
 EVENT_FIELDS: tuple[str, ...] = EVENT_FIELD_COLUMNS
 """Event fields in ``emc.dossier_events`` column order (before the lineage columns)."""
@@ -201,6 +206,13 @@ class BatchProcessor:
         (``outside_validity``); ``successor``: those of a unit with a successor are accepted
         under their own code (its partition, its windows), reads roll them into the successor."""
         self.decode = decode
+        owner = getattr(decode, "__self__", None)
+        batch = getattr(owner, "decode_batch", None)
+        self._decode_batch: DecodeBatch | None = (
+            batch if batch is not None and getattr(owner, "decode", None) == decode else None
+        )
+        """The batch form of ``decode`` (``decode_batch`` of the object ``decode`` is the
+        ``decode`` method of, as :class:`streams.kafka.codec.Codec` has), else ``None``."""
         self.lateness = lateness
         self.unit_table = unit_table
         self.dossier_table = dossier_table
@@ -308,10 +320,8 @@ class BatchProcessor:
         by_unit: dict[str, list[_Item]] = {}
         seqs: dict[str, int] = {}
         """unit → its windows' seq before the batch (what loaded dossier states are judged by)."""
-        decode = self._decode
         unit_partitions = self.unit_partitions
-        for msg in messages:
-            decoded = decode(msg, out)
+        for msg, decoded in zip(messages, self._decode_all(messages, out), strict=True):
             if decoded is None:
                 continue
             kind, ev = decoded
@@ -436,7 +446,35 @@ class BatchProcessor:
             self._spans[unit_code] = span
         return span
 
-    def _decode(self, msg: RawMessage, out: BatchOutcome) -> tuple[EventType, Event] | None:
+    def _decode_all(
+        self, messages: list[RawMessage], out: BatchOutcome
+    ) -> list[tuple[EventType, Event] | None]:
+        """:meth:`_decode` of every message, in order; the wire decoding done per event type
+        for the whole batch at once when the decoder has a batch form (``decode_batch``)."""
+        decode_batch = self._decode_batch
+        if decode_batch is None:
+            return [self._decode(msg, out) for msg in messages]
+        positions: dict[EventType, list[int]] = {}
+        for i, msg in enumerate(messages):
+            kind = TYPE_BY_TOPIC.get(msg.topic)
+            if kind is not None and msg.value:
+                at = positions.get(kind)
+                if at is None:
+                    positions[kind] = [i]
+                else:
+                    at.append(i)
+        results: list[Event | DecodeError | None] = [None] * len(messages)
+        for kind, at in positions.items():
+            decoded = decode_batch(kind, [cast(bytes, messages[i].value) for i in at])
+            for i, result in zip(at, decoded, strict=True):
+                results[i] = result
+        return [self._decode(msg, out, r) for msg, r in zip(messages, results, strict=True)]
+
+    def _decode(
+        self, msg: RawMessage, out: BatchOutcome, decoded: Event | DecodeError | None = None
+    ) -> tuple[EventType, Event] | None:
+        """The message's event type and event if it is valid, else ``None`` and a dead letter
+        (``decoded``: its wire decoding, done already for the whole batch)."""
         kind = TYPE_BY_TOPIC.get(msg.topic)
         if kind is None:
             out.dead_letters.append(Rejected(msg, "unknown_topic", msg.topic))
@@ -445,7 +483,12 @@ class BatchProcessor:
             out.dead_letters.append(Rejected(msg, "empty_message", "no value"))
             return None
         try:
-            ev = self.decode(kind, msg.value)
+            if decoded is None:
+                ev = self.decode(kind, msg.value)
+            elif type(decoded) is dict:
+                ev = decoded
+            else:
+                raise cast(DecodeError, decoded)
         except DecodeError as exc:
             out.dead_letters.append(Rejected(msg, exc.reason, exc.detail))
             return None

@@ -78,20 +78,45 @@ class KeySubset(MutableMapping[str, bytes]):
         return sum(1 for _ in self._keys())
 
 
+def rocks_options(memory_mib: int) -> Any:
+    """rocksdict options whose memory is bounded by ``memory_mib`` MiB: one LRU block cache of
+    that size holds data, index and filter blocks, and the memtables are charged to it (a
+    ``WriteBufferManager`` limited to half of it, two write buffers of a quarter each), so
+    cache and memtables together stay within the bound. (RocksDB's defaults: index and filter
+    blocks outside any cache, 64 MiB write buffers, up to two per column family.)"""
+    from rocksdict import BlockBasedOptions, Cache, Options, WriteBufferManager
+
+    total = memory_mib * 1024 * 1024
+    cache = Cache(total)
+    table = BlockBasedOptions()
+    table.set_block_cache(cache)
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    options = Options(raw_mode=True)
+    options.set_block_based_table_factory(table)
+    options.set_write_buffer_size(total // 4)
+    options.set_max_write_buffer_number(2)
+    options.set_write_buffer_manager(
+        WriteBufferManager.new_write_buffer_manager_with_cache(total // 2, False, cache)
+    )
+    return options
+
+
 class RocksValues(MutableMapping[str, bytes]):
-    """``str → bytes`` in a RocksDB database (rocksdict, raw mode) at ``path``.
+    """``str → bytes`` in a RocksDB database (rocksdict, raw mode) at ``path``, its memory
+    bounded by ``memory_mib`` MiB (:func:`rocks_options`).
 
     A cache of the changelog, not a source of truth: it is emptied when opened and filled by the
     restore of each assigned partition.
     """
 
-    def __init__(self, path: Path) -> None:
-        from rocksdict import Options, Rdict
+    def __init__(self, path: Path, memory_mib: int = 64) -> None:
+        from rocksdict import Rdict
 
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True, exist_ok=True)
         self._path = path
-        self._db = Rdict(str(path), Options(raw_mode=True))
+        self._db = Rdict(str(path), rocks_options(memory_mib))
 
     def __getitem__(self, key: str) -> bytes:
         value = self._db.get(key.encode())

@@ -184,7 +184,10 @@ def open_store(settings: Settings, producer: Producer) -> StateStore:
     """The state store the settings ask for, writing through to the changelog."""
     values: Any
     if settings.stream.store == "rocksdb":
-        values = RocksValues((settings.data_dir / "state" / settings.kafka.group_id).resolve())
+        values = RocksValues(
+            (settings.data_dir / "state" / settings.kafka.group_id).resolve(),
+            settings.stream.rocksdb_memory_mib,
+        )
     else:
         values = {}
     return StateStore(values, producer, changelog_topic(settings.kafka.group_id))

@@ -171,13 +171,14 @@ def test_a_mark_left_by_a_lost_batch_is_superseded_when_the_replay_never_marks()
 def test_the_garbage_collector_is_paused_only_during_a_batch() -> None:
     seen: list[bool] = []
     p = processor({}, {})
-    decode = p.decode
+    decode_batch = p._decode_batch
+    assert decode_batch is not None  # the batch decode is what runs inside process()
 
-    def spy(kind: EventType, data: bytes) -> dict[str, Any]:
+    def spy(kind: EventType, values: list[bytes]) -> list[Any]:
         seen.append(gc.isenabled())
-        return decode(kind, data)
+        return decode_batch(kind, values)
 
-    p.decode = spy
+    p._decode_batch = spy
     assert gc.isenabled()
     p.commit_state(p.process(msgs(receipt(1, T0, T0 + H))))
     assert seen == [False] and gc.isenabled()
