@@ -85,6 +85,12 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> ClickHouseSink:
         f"('2024-Q1', '2024-01-01 00:00:00', '2024-04-01 00:00:00', 'HA_NOI', 'province', 10, "
         f"91.5, 'A', 1, false, 'test', '{hour}')"
     )
+    sink.command(
+        "INSERT INTO emc.unit_totals_differences (unit_code, period, period_start, period_end, "
+        "measure, emc_value, reported_value, difference, relative_difference, within_tolerance, "
+        "tolerance, report_id, computed_at) VALUES ('HA_NOI', '2024-01', '2024-01-01 00:00:00', "
+        f"'2024-02-01 00:00:00', 'received', 45, 60, -15, -0.25, false, 0.05, 'r1', '{hour}')"
+    )
     return sink
 
 
