@@ -47,7 +47,9 @@ def _import_bench() -> None:
 def _has_peers(python: Path) -> bool:
     if not python.exists():
         return False
-    probe = subprocess.run([str(python), "-c", "import quixstreams, bytewax"], capture_output=True)
+    probe = subprocess.run(
+        [str(python), "-c", "import quixstreams, bytewax, msgspec"], capture_output=True
+    )
     return probe.returncode == 0
 
 
