@@ -12,7 +12,7 @@ with a bad message dead-lettered in ``emc.dead_letters``.
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +35,13 @@ from streams.health.totals import (
 from streams.kafka.totals_codec import decode_totals, encode_totals_avro, encode_totals_json
 from streams.worker.totals_feed import TotalsFeed
 from tests.health.engine import ms
+from tests.health.test_operator_status import office_hours
 
 REGISTRY = UnitRegistry.load(default_units_path())
 NOW = ms(2024, 3, 8, 17, 0)
 LATER = ms(2024, 3, 8, 18, 0)
 RECONCILE = "Đã kết nối, cần đối soát số liệu"
 HEADER = ["Mã đơn vị", "Kỳ báo cáo", *MEASURES.values()]
-
-
-def office_hours(first: date, last: date) -> list[int]:
-    out, day = [], first
-    while day <= last:
-        if day.weekday() < 5:
-            out += [ms(day.year, day.month, day.day, h, 10) for h in range(8, 17)]
-        day += timedelta(days=1)
-    return out
 
 
 def test_tolerance_arithmetic() -> None:
