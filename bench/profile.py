@@ -14,21 +14,19 @@ from pathlib import Path
 from typing import Any
 
 STAGES: dict[str, tuple[str, ...]] = {
-    "ClickHouse insert (sink.write)": ("sinks/clickhouse.py",),
-    "decode (Codec.decode)": ("streams/codec.py",),
-    "pipeline core: dedup, windows, lifecycles, rows (process)": ("process (streams/pipeline.py",),
-    "state writes: commit_state → state store": ("commit_state (streams/pipeline.py",),
-    "changelog records → confluent-kafka producer": ("streams/state_store.py",),
-    "bulk feed thread: consume, RawMessage, flush, commit": ("streams/feed.py",),
-    "agent body glue (RawMessage list, current event)": ("streams/app.py",),
-    "Faust changelog producer → aiokafka (one record per batch)": (
-        "faust/transport/producer.py",
-        "publish_message (faust/topics.py",
-        "send (faust/topics.py",
-        "Producer.send (faust/transport/drivers/aiokafka.py",
-        "aiokafka/producer/",
-        "faust/tables/",
+    "ClickHouse insert (sink.write)": ("sinks/clickhouse.py", "clickhouse_connect/"),
+    "decode (Codec.decode_batch)": ("streams/kafka/codec.py",),
+    "changelog records (StateStore._log, release → producer)": (
+        "_log (streams/kafka/state_store.py",
+        "release (streams/kafka/state_store.py",
+        "produce (streams/kafka/state_store.py",
     ),
+    "state writes to the local values (commit_state)": ("commit_state (streams/core/pipeline.py",),
+    "dossier state decode/encode (streams/core/lifecycle.py)": ("streams/core/lifecycle.py",),
+    "pipeline core: dedup, windows, lifecycles, rows (process)": ("streams/core/",),
+    "bulk feed thread: consume, RawMessage, flush, commit": ("streams/kafka/feed.py",),
+    "reported-totals consumer thread": ("streams/worker/totals_feed.py",),
+    "agent body glue (batch hand-over, outcome bookkeeping)": ("streams/worker/app.py",),
     "Faust per-message path: fetch → Message → Event → stream → ack": (
         "faust/transport/consumer.py",
         "faust/transport/conductor.py",
@@ -36,8 +34,6 @@ STAGES: dict[str, tuple[str, ...]] = {
         "faust/streams.py",
         "faust/events.py",
         "faust/sensors/",
-        "faust/agents/",
-        "faust/app/base.py",
         "faust/serializers/",
         "mode/utils/queues.py",
     ),
@@ -47,7 +43,8 @@ STAGES: dict[str, tuple[str, ...]] = {
     "event loop waiting (select)": ("select (selectors.py",),
     "asyncio scheduling: tasks, futures, callbacks": ("asyncio/", "mode/"),
 }
-"""Exclusive categories, first match wins (checked against the whole stack, in this order)."""
+"""Exclusive categories, first match wins (checked against the whole stack, in this order).
+Every stack of the agent runs under ``faust/agents/``, so that path names no stage."""
 _FRAME = re.compile(r"^(?P<fn>\S+) \((?P<file>[^:)]+)")
 
 

@@ -233,6 +233,14 @@ class StreamSettings(BaseModel):
     and filter blocks live in the cache too. RocksDB's own defaults leave these unbounded
     (write buffers per column family, an 8 MiB cache beside index blocks held outside it)."""
     summary_interval_s: float = Field(default=5.0, gt=0)
+    gc_threshold: int = Field(default=100_000, ge=0)
+    """Allocations between two young-generation passes of Python's cyclic garbage collector
+    in the worker (``gc.set_threshold``; CPython's default is 700). A batch leaves tens of
+    thousands of live container objects (rows, states) until ClickHouse took them; at 700
+    every few hundred allocations walked them again and promoted them into passes over the
+    whole heap (docs/performance.md measures it). They are freed by reference counting, so a
+    rare pass costs nothing but the memory of true cycles for a little longer. ``0`` keeps
+    CPython's default."""
 
 
 class RegistrySettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 
@@ -40,6 +41,14 @@ def open_sink(settings: Settings, wait_s: float = 60.0) -> ClickHouseSink:
             delay = min(delay * 2, settings.clickhouse.retry_max_s)
 
 
+def tune_gc(threshold: int) -> None:
+    """Set the young generation's threshold of the cyclic GC to ``threshold`` allocations
+    (``EMC_STREAM__GC_THRESHOLD``; ``0`` leaves it), keeping the older generations' ones."""
+    if threshold:
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(threshold, older, oldest)
+
+
 def run_worker(settings: Settings, *, print_summary: bool = False) -> None:
     """Run the worker until SIGTERM/SIGINT; returns after a clean shutdown."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -53,6 +62,7 @@ def run_worker(settings: Settings, *, print_summary: bool = False) -> None:
         topics=(*ALL_TOPICS, changelog),
         configs={changelog: CHANGELOG_CONFIG},
     )
+    tune_gc(settings.stream.gc_threshold)
     app = create_app(settings, registry, sink, print_summary=print_summary)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     try:
