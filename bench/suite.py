@@ -154,6 +154,11 @@ def _throughput_on_broker(
             say(f"  all committed after {figures['elapsed_s']} s of measurement; stopping")
             progress = [_final_progress(w) for w in procs]
             samples = [w.sample() for w in procs]
+            stages = _stage_seconds(progress)
+            if stages:
+                for name in [k for k in stages if not k.endswith("_cpu")]:
+                    cpu = stages[f"{name}_cpu"]
+                    say(f"  worker stage {name}: {stages[name]} s wall, {cpu} s CPU")
         finally:
             for w in procs:
                 w.stop(strict=False)
@@ -170,6 +175,7 @@ def _throughput_on_broker(
         late=sum(p.get("late", 0) for p in progress),
         dead_letters=sum(sum(p.get("dead_letters", {}).values()) for p in progress),
         batches=sum(p.get("batches", 0) for p in progress),
+        stage_seconds=stages,
         _envs=[w.env for w in procs],
     )
     return figures
@@ -253,6 +259,17 @@ def _measure_run(
         "cpu_utilisation": round(cpu / cpu_span, 2) if cpu_span > 0 else None,
         "cpu_s_by_thread": {k: v for k, v in by_thread.items() if v >= 0.05},
     }
+
+
+def _stage_seconds(progress: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds per worker stage (``stage_seconds`` of ``/emc/progress``), summed over the
+    workers (streams/worker/timings.py says what each stage covers)."""
+    total: dict[str, float] = {}
+    for p in progress:
+        for stage, figures in p.get("stage_seconds", {}).items():
+            for name, key in ((stage, "seconds"), (f"{stage}_cpu", "cpu_seconds")):
+                total[name] = round(total.get(name, 0.0) + figures.get(key, 0.0), 3)
+    return total
 
 
 def _final_progress(worker: WorkerProcess) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from streams.kafka.state_store import KeySubset, RocksValues, StateStore, change
 from streams.settings import Settings
 from streams.web.server import register_web
 from streams.worker.summary import live_snapshot, render_summary
+from streams.worker.timings import StageTimes
 from streams.worker.totals_feed import TotalsFeed
 
 log = logging.getLogger("emc.app")
@@ -236,6 +237,8 @@ def create_app(
     )
     processor.unit_partitions = store.unit_partitions
     batches = app.channel()
+    timings = StageTimes()
+    app.emc_timings = timings  # type: ignore[attr-defined]
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
     stopping = threading.Event()
     app.emc_processor = processor  # type: ignore[attr-defined]
@@ -252,12 +255,18 @@ def create_app(
         # Batch N+1 sees N's state locally at once; N's changelog records, dead letters and
         # offsets follow only after ClickHouse took N's rows. A crash in between replays both
         # from the changelog's older state, so nothing is lost or counted twice.
+        idle_since: float | None = None
         async for batch in stream:
+            if idle_since is not None:
+                timings.add("waiting", time.perf_counter() - idle_since)
             try:
-                outcome = processor.process(batch.messages)
-                records = store.holding(partial(processor.commit_state, outcome))
+                with timings.timing("process"):
+                    outcome = processor.process(batch.messages)
+                with timings.timing("commit_state"):
+                    records = store.holding(partial(processor.commit_state, outcome))
                 done = executor.submit(finish, batch, outcome, records)
                 done.add_done_callback(_report_failure)
+                idle_since = time.perf_counter()
             except Exception as exc:
                 log.exception("a batch failed; stopping the worker (it will be replayed)")
                 await app.crash(exc)
@@ -267,16 +276,19 @@ def create_app(
         batch: Batch, outcome: BatchOutcome, records: list[tuple[bytes, bytes | None, int]]
     ) -> None:
         """In the ClickHouse thread: rows, then changelog, dead letters, late events, done."""
-        if not write_until_accepted(sink, outcome.sink_batch, settings, stopping):
+        with timings.timing("clickhouse"):
+            accepted = write_until_accepted(sink, outcome.sink_batch, settings, stopping)
+        if not accepted:
             return  # shutting down: the batch is not done, so its offsets are not committed
-        store.release(records)
-        for topic, rejected in (
-            (DEAD_LETTER_TOPIC, outcome.dead_letters),
-            (LATE_TOPIC, outcome.late),
-        ):
-            for r in rejected:
-                produce(producer, topic, r.message.key, r.message.value, None, _headers(r))
-        producer.poll(0)
+        with timings.timing("release"):
+            store.release(records)
+            for topic, rejected in (
+                (DEAD_LETTER_TOPIC, outcome.dead_letters),
+                (LATE_TOPIC, outcome.late),
+            ):
+                for r in rejected:
+                    produce(producer, topic, r.message.key, r.message.value, None, _headers(r))
+            producer.poll(0)
         feed_service.feed.done(batch)
 
     def _report_failure(done: Future[None]) -> None:
@@ -303,6 +315,7 @@ def create_app(
                 "restores": feed_service.feed.restores,
                 "last_batch_at_ms": s.last_batch_at_ms,
                 "first_batch_at_ms": s.first_batch_at_ms,
+                "stage_seconds": timings.as_dict(),
             }
         )
 

@@ -71,6 +71,13 @@ def test_late_inside_and_beyond_allowed_lateness(broker_factory, worker_factory)
     progress = worker.progress()
     assert progress["late"] == 1
     assert progress["late_by_unit"] == {"HA_NOI": 1}
+    # Every batch was timed through each stage (all are committed, so all are finished).
+    stages, batches = progress["stage_seconds"], progress["batches"]
+    assert {s: stages[s]["batches"] for s in stages} == {
+        "waiting": batches - 1, "process": batches, "commit_state": batches,
+        "clickhouse": batches, "release": batches,
+    }  # fmt: skip
+    assert stages["process"]["seconds"] > 0
     assert worker.stop() == 0
 
     rows = query_json(
