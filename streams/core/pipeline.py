@@ -47,7 +47,7 @@ from streams.core.lifecycle import (
 )
 from streams.core.messages import RawMessage, Rejected, encoding_of
 from streams.core.registry import UnitRegistry
-from streams.core.rollup import BucketKey, Lateness, UnitWindows
+from streams.core.rollup import BucketKey, Lateness, UnitWindows, apply_receipts
 from streams.core.rows import (
     COUNTED_BIT,
     DEAD_LETTER_PREFIX_BYTES,
@@ -128,6 +128,22 @@ class _Item:
 
 
 _by_time = attrgetter("time_ms")
+
+assert all(COUNTED_BIT[w] == 1 << i for i, w in enumerate(WINDOW_NAMES))
+""":func:`apply_receipts` marks window ``WINDOW_NAMES[i]`` as bit ``1 << i``."""
+
+
+@dataclass(slots=True)
+class _UnitRollups:
+    """One unit's rollup rows of the batch, before their rates are computed: its touched
+    bucket keys (sorted), their counter vectors (the unit's own arrays, unchanged until the
+    batch ends), the wall clock and the version the rows carry."""
+
+    unit_code: str
+    keys: list[BucketKey]
+    counts: list[Any]
+    updated_at: int
+    version: int
 
 
 def _event_row_reader(kind: EventType) -> Callable[[Event], tuple[Any, ...]]:
@@ -351,8 +367,12 @@ class BatchProcessor:
                 items.append(item)
 
         rows: list[tuple[Any, ...]] = []
+        windowed = self._window_receipts(by_unit)
+        rollups: list[_UnitRollups] = []
         for unit_code, items in by_unit.items():
-            rewritten = self._process_unit(unit_code, items, states, changed, out, now_ms)
+            rewritten = self._process_unit(
+                unit_code, items, windowed.get(unit_code), states, changed, out, rollups
+            )
             rows += [self._event_row(it, enc, now_ms) for it, enc in rewritten]
             rows += [
                 (
@@ -367,6 +387,7 @@ class BatchProcessor:
                 for it in items
             ]  # as _event_row, inlined: one row per event of the batch
             out.accepted += len(items)
+        self._emit_rollups(rollups, out)
         # Rows to columns in one transposition (``emc.dossier_events`` column order).
         for column, values in zip(out.sink_batch.events, zip(*rows, strict=True), strict=False):
             column.extend(values)
@@ -524,46 +545,76 @@ class BatchProcessor:
             now_ms,
         )
 
+    def _window_receipts(
+        self, by_unit: dict[str, list[_Item]]
+    ) -> dict[str, tuple[list[_Item], set[BucketKey], list[int]]]:
+        """Window the batch's receipts of every unit at once (:func:`apply_receipts`).
+
+        Per unit with receipts to count: those receipts (the first of each dossier not yet
+        received; a second receipt of a received dossier is recorded, not counted), the buckets
+        they changed and per receipt the windows that counted it (bit set; 0 = late)."""
+        codes: list[str] = []
+        picked: list[list[_Item]] = []
+        for unit_code, items in by_unit.items():
+            receipts: list[_Item] = []
+            seen: set[str] = set()
+            for it in items:
+                if (
+                    it.kind is EventType.RECEIVED
+                    and it.state.received_ms is None
+                    and it.key not in seen
+                ):
+                    seen.add(it.key)
+                    receipts.append(it)
+            if receipts:
+                codes.append(unit_code)
+                picked.append(receipts)
+        if not picked:
+            return {}
+        flat = [it for receipts in picked for it in receipts]
+        unit_of = np.repeat(np.arange(len(picked), dtype=np.int64), [len(r) for r in picked])
+        times = np.fromiter((it.time_ms for it in flat), np.int64, len(flat))
+        applied = apply_receipts(
+            [self.unit_windows(code) for code in codes],
+            unit_of,
+            times,
+            receipt_matrix([it.event for it in flat]),
+            self.lateness,
+        )
+        bits = applied.windows_bits.tolist()
+        windowed: dict[str, tuple[list[_Item], set[BucketKey], list[int]]] = {}
+        at = 0
+        for code, receipts, touched in zip(codes, picked, applied.touched, strict=True):
+            windowed[code] = (receipts, touched, bits[at : at + len(receipts)])
+            at += len(receipts)
+        return windowed
+
     def _process_unit(
         self,
         unit_code: str,
         items: list[_Item],
+        windowed: tuple[list[_Item], set[BucketKey], list[int]] | None,
         states: dict[str, DossierState],
         changed: dict[str, str],
         out: BatchOutcome,
-        now_ms: int,
+        rollups: list[_UnitRollups],
     ) -> list[tuple[_Item, str | None]]:
-        """Window one unit's events of the batch; return event rows to write again (events
+        """Track one unit's events of the batch (its receipts are windowed already:
+        ``windowed``, from :meth:`_window_receipts`); return event rows to write again (events
         that waited for their receipt and are now counted)."""
         windows = self.unit_windows(unit_code)
         windows.seq += 1
         rewritten: list[tuple[_Item, str | None]] = []
         touched: set[BucketKey] = set()
+        lifecycle = [it for it in items if it.kind is not EventType.RECEIVED]
         receipts: list[_Item] = []
-        lifecycle: list[_Item] = []
-        receipt_keys: set[str] = set()
-        for it in items:
-            if it.kind is not EventType.RECEIVED:
-                lifecycle.append(it)
-            # A second receipt of an already received dossier (new event id) is recorded, not
-            # counted.
-            elif it.state.received_ms is None and it.key not in receipt_keys:
-                receipt_keys.add(it.key)
-                receipts.append(it)
-        if receipts:
-            events = [it.event for it in receipts]
-            times = np.fromiter((it.time_ms for it in receipts), np.int64, len(receipts))
-            result = windows.apply(times, receipt_matrix(events), self.lateness)
-            touched |= result.touched
-            bits = np.zeros(len(receipts), dtype=np.int64)
-            for window, accepted in result.accepted.items():
-                bits[accepted] |= COUNTED_BIT[window]
+        if windowed is not None:
+            receipts, counted_in, bits = windowed
+            touched |= counted_in
             due = self._due[unit_code]
-            for it, counted, late in zip(
-                receipts, bits.tolist(), result.late_mask.tolist(), strict=True
-            ):
+            for it, counted in zip(receipts, bits, strict=True):
                 it.bits = counted
-                if late:
+                if not counted:
                     out.late.append(
                         Rejected(
                             it.msg, "late", f"beyond allowed lateness for {unit_code}", unit_code
@@ -592,7 +643,12 @@ class BatchProcessor:
                 rewritten += self._replay_pending(unit_code, it.key, state, windows, touched, out)
         self._sweep(unit_code, windows, states, changed, touched, out)
         out.unit_states[unit_code] = windows
-        self._emit_rollups(unit_code, windows, touched, out)
+        version = self._next_version()
+        updated_at = self.clock_ms()
+        if touched:
+            keys = sorted(touched)
+            counts = [windows.buckets[key] for key in keys]
+            rollups.append(_UnitRollups(unit_code, keys, counts, updated_at, version))
         windows.evict(self.lateness)
         return rewritten
 
@@ -832,22 +888,21 @@ class BatchProcessor:
             )
         )
 
-    def _emit_rollups(
-        self, unit_code: str, windows: UnitWindows, touched: set[BucketKey], out: BatchOutcome
-    ) -> None:
-        """Append the full row of every touched bucket (``emc.unit_window_rollup`` columns)."""
-        version = self._next_version()
-        updated_at = self.clock_ms()
-        if not touched:
+    @staticmethod
+    def _emit_rollups(rollups: list[_UnitRollups], out: BatchOutcome) -> None:
+        """Append the full row of every touched bucket of the batch's units, unit by unit
+        (``emc.unit_window_rollup`` columns): counters and rates of all of them in one numpy
+        pass."""
+        if not rollups:
             return
-        keys = sorted(touched)
-        n = len(keys)
-        counts = np.array([windows.buckets[key] for key in keys], dtype=np.int64)
+        counts = np.array([c for r in rollups for c in r.counts], dtype=np.int64)
         columns = out.sink_batch.rollups
-        columns[0].extend([unit_code] * n)
-        columns[1].extend([window for window, _ in keys])
-        columns[2].extend([start for _, start in keys])
-        columns[3].extend([start + WINDOW_SIZES_MS[window] for window, start in keys])
+        for r in rollups:
+            n = len(r.keys)
+            columns[0].extend([r.unit_code] * n)
+            columns[1].extend([window for window, _ in r.keys])
+            columns[2].extend([start for _, start in r.keys])
+            columns[3].extend([start + WINDOW_SIZES_MS[window] for window, start in r.keys])
         at = 4
         for values in counts.T.tolist():
             columns[at].extend(values)
@@ -855,8 +910,10 @@ class BatchProcessor:
         for values in rate_columns(counts):
             columns[at].extend(values)
             at += 1
-        columns[at].extend([updated_at] * n)
-        columns[at + 1].extend([version] * n)
+        for r in rollups:
+            n = len(r.keys)
+            columns[at].extend([r.updated_at] * n)
+            columns[at + 1].extend([r.version] * n)
 
     def _account(self, messages: list[RawMessage], out: BatchOutcome, now_ms: int) -> None:
         s = self.stats

@@ -13,7 +13,7 @@ rolling views (60 minutes, 24 hours, 30 days) need them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -240,3 +240,84 @@ _SPANS: dict[str, tuple[int, int]] = {
     window: (WINDOW_SIZES_MS[window], -window_start_ms(0, window)) for window in WINDOW_NAMES
 }
 """Window → (size, alignment shift), ms: a start is ``(t + shift) // size * size - shift``."""
+
+
+@dataclass(slots=True)
+class ReceiptsApplied:
+    """What :func:`apply_receipts` did to many units' windows."""
+
+    touched: list[set[BucketKey]]
+    """Per unit (in the order given): its buckets whose counters changed."""
+    windows_bits: npt.NDArray[np.int64]
+    """Per receipt: the windows that counted it, bit ``1 << i`` for ``WINDOW_NAMES[i]``
+    (0: late, counted nowhere)."""
+
+
+def apply_receipts(
+    units: Sequence[UnitWindows],
+    unit_of: npt.NDArray[np.int64],
+    times_ms: npt.NDArray[np.int64],
+    increments: npt.NDArray[np.int64],
+    lateness: Lateness,
+) -> ReceiptsApplied:
+    """:meth:`UnitWindows.apply` of many units' receipts in one pass over the whole batch.
+
+    Receipt ``i`` belongs to ``units[unit_of[i]]`` and adds ``increments[i]`` to the buckets
+    holding ``times_ms[i]`` (epoch ms) that still accept it, judged by its unit's watermark
+    before the call. Each unit ends exactly as its own ``apply`` of its receipts leaves it: the
+    same sums, new buckets entering its state in the same order (window by window, each by
+    start), the same watermark and receipt progress. Only the grouping is shared: one sort of
+    (unit, window, start) keys and one reduction for all units, instead of a numpy round per
+    unit (which dominated with thousands of units per batch).
+    """
+    n = len(times_ms)
+    touched: list[set[BucketKey]] = [set() for _ in units]
+    bits = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return ReceiptsApplied(touched, bits)
+    marks = np.fromiter((w.watermark_ms for w in units), np.int64, len(units))[unit_of]
+    keys_unit: list[npt.NDArray[np.int64]] = []
+    keys_window: list[npt.NDArray[np.int64]] = []
+    keys_start: list[npt.NDArray[np.int64]] = []
+    rows: list[npt.NDArray[np.int64]] = []
+    for index, window in enumerate(WINDOW_NAMES):
+        starts = window_starts(times_ms, window)
+        accepted = starts + WINDOW_SIZES_MS[window] + lateness.of(window) > marks
+        bits[accepted] |= 1 << index
+        taken = np.flatnonzero(accepted)
+        if len(taken):
+            keys_unit.append(unit_of[taken])
+            keys_window.append(np.full(len(taken), index, dtype=np.int64))
+            keys_start.append(starts[taken])
+            rows.append(increments[taken])
+    if rows:
+        unit_col = np.concatenate(keys_unit)
+        window_col = np.concatenate(keys_window)
+        start_col = np.concatenate(keys_start)
+        order = np.lexsort((start_col, window_col, unit_col))
+        unit_col, window_col, start_col = unit_col[order], window_col[order], start_col[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (
+            (unit_col[1:] != unit_col[:-1])
+            | (window_col[1:] != window_col[:-1])
+            | (start_col[1:] != start_col[:-1])
+        )
+        heads = np.flatnonzero(first)
+        sums = np.add.reduceat(np.concatenate(rows)[order], heads, axis=0)
+        heads_of = (unit_col[heads].tolist(), window_col[heads].tolist(), start_col[heads].tolist())
+        for j, (u, index, start) in enumerate(zip(*heads_of, strict=True)):
+            key = (WINDOW_NAMES[index], start)
+            buckets = units[u].buckets
+            current = buckets.get(key)
+            buckets[key] = sums[j].copy() if current is None else current + sums[j]
+            touched[u].add(key)
+    on_time = np.flatnonzero(bits)
+    if len(on_time):
+        latest = np.full(len(units), NO_WATERMARK, dtype=np.int64)
+        np.maximum.at(latest, unit_of[on_time], times_ms[on_time])
+        for u in np.unique(unit_of[on_time]).tolist():
+            w = units[u]
+            value = int(latest[u])
+            w.watermark_ms = max(w.watermark_ms, value)
+            w.receipts_ms = max(w.receipts_ms, value)
+    return ReceiptsApplied(touched, bits)
