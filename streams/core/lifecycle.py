@@ -168,6 +168,29 @@ def encode_state(
     return _HEADER.pack(_MAGIC, seq, len(current)) + current + (previous or b"")
 
 
+def written_by(data: bytes) -> int:
+    """The seq of the unit batch that wrote the table value ``data``."""
+    return int(_HEADER.unpack_from(data)[1])
+
+
+def roll_back(data: bytes, unit_seq: int) -> bytes | None:
+    """The value to store instead of ``data``, which a batch later than its unit's windows
+    (at ``unit_seq``) wrote before a crash lost those windows: the state before that batch,
+    as if written at ``unit_seq``, or ``None`` if there was none (delete the key).
+
+    :func:`decode_state` already reads such a value as its previous state while the unit is at
+    ``unit_seq``. But the replay of the lost batch, cut differently, may leave this dossier out
+    and still bring the unit to the lost batch's seq; from then on the value would read as
+    current, with events whose counts died with the windows, and they would be dropped as
+    duplicates when they come again. Rewriting the value before any replay closes that gap.
+    """
+    _, _, n = _HEADER.unpack_from(data)
+    previous = data[_HEADER.size + n :]
+    if not previous:
+        return None
+    return _HEADER.pack(_MAGIC, unit_seq, len(previous)) + previous
+
+
 def decode_state(
     data: bytes, unit_seq: int, loads: JsonLoads = std_loads
 ) -> tuple[DossierState, bytes | None]:

@@ -42,8 +42,10 @@ from streams.core.lifecycle import (
     Pending,
     decode_state,
     encode_state,
+    roll_back,
     std_dumps,
     std_loads,
+    written_by,
 )
 from streams.core.messages import RawMessage, Rejected, encoding_of
 from streams.core.registry import UnitRegistry
@@ -276,11 +278,20 @@ class BatchProcessor:
         self._indexed = False
 
     def _build_indexes(self) -> None:
-        """Scan the dossier table once (after start or a rebalance) to rebuild the indexes."""
-        for key in list(self.dossier_table):
-            raw = self.dossier_table.get(key)
+        """Scan the dossier table once (after start or a rebalance) to rebuild the indexes,
+        rolling back first every dossier state a crash left ahead of its unit's windows
+        (:func:`~streams.core.lifecycle.roll_back`)."""
+        table = self.dossier_table
+        for key in list(table):
+            raw = table.get(key)
             if raw:
                 unit_seq = self.unit_windows(key.split("|", 1)[0]).seq
+                if written_by(raw) > unit_seq:
+                    raw = roll_back(raw, unit_seq)
+                    if raw is None:
+                        del table[key]
+                        continue
+                    table[key] = raw
                 self._index(key, decode_state(raw, unit_seq, self._loads)[0])
         self._indexed = True
 

@@ -7,6 +7,7 @@ import gc
 from typing import Any
 
 from streams.core.events import TOPIC_BY_TYPE, EventType
+from streams.core.lifecycle import decode_state
 from streams.core.messages import RawMessage
 from streams.core.pipeline import BatchProcessor
 from streams.core.registry import UnitRegistry, default_units_path
@@ -188,3 +189,41 @@ def test_the_garbage_collector_is_paused_only_during_a_batch() -> None:
         assert not gc.isenabled()  # a caller's choice is kept
     finally:
         gc.enable()
+
+
+def test_a_replay_cut_differently_after_a_lost_unit_write_counts_everything() -> None:
+    """Batch N's dossier states reach the store, its unit's windows do not (a crash between
+    the two). The replay is cut differently: D1's result alone brings the unit to N's seq
+    again, D2's comes in the batch after. D2's state written by the lost batch must not read
+    as current then, or its result is taken for a duplicate and never counted."""
+    units: dict[str, bytes] = {}
+    dossiers: dict[str, bytes] = {}
+    p = processor(units, dossiers)
+    p.commit_state(p.process(msgs(receipt(1, T0, T0 + 48 * H), receipt(2, T0, T0 + 48 * H))))
+    units_before, d2_before = dict(units), dossiers["HA_NOI|D2"]
+    lost = p.process(msgs(result(1, T0 + H), result(2, T0 + H)))
+    for key, value in lost.dossier_states.items():
+        assert value is not None
+        dossiers[key] = value  # the dossiers first ...
+    units.clear()
+    units.update(units_before)  # ... and the crash before the unit's windows
+    restarted = processor(units, dossiers)
+    restarted.commit_state(restarted.process(msgs(result(1, T0 + H))))
+    # Rolled back before the replay: D2 is as it was before the lost batch.
+    assert (
+        decode_state(dossiers["HA_NOI|D2"], UnitWindows.from_bytes(units["HA_NOI"]).seq)[1]
+        == decode_state(d2_before, 1)[1]
+    )
+    restarted.commit_state(restarted.process(msgs(result(2, T0 + H))))
+    assert day_counts(units)["finished"] == 2
+
+
+def test_a_dossier_first_seen_by_a_lost_batch_is_dropped_on_restart() -> None:
+    units: dict[str, bytes] = {}
+    dossiers: dict[str, bytes] = {}
+    p = processor(units, dossiers)
+    lost = p.process(msgs(receipt(1, T0, T0 + 48 * H)))
+    dossiers.update({k: v for k, v in lost.dossier_states.items() if v is not None})
+    restarted = processor(units, dossiers)
+    restarted.process([])
+    assert dossiers == {}
