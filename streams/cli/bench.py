@@ -120,6 +120,10 @@ def _bench_python(create: bool, say: Any) -> tuple[str | None, str | None, str]:
 @click.option("--clickhouse-server", is_flag=True,
               help="Workers write to ClickHouse in a process of its own (HTTP) instead of the "
               "embedded engine: the worker's RSS and CPU without the engine.")  # fmt: skip
+@click.option("--worker-env", "worker_env", multiple=True, metavar="EMC_NAME=VALUE",
+              help="A setting for the benchmarked workers (repeatable), e.g. "
+              "EMC_STREAM__GC_THRESHOLD=0 for an A/B run; the bench's own environment does "
+              "not reach them.")  # fmt: skip
 def bench(
     ingest_calls: int | None,
     events: int | None,
@@ -136,6 +140,7 @@ def bench(
     output: Path | None,
     seed: int,
     clickhouse_server: bool,
+    worker_env: tuple[str, ...],
 ) -> None:
     """Measure the pipeline end to end on tansu + chdb, with reference lines, in one run.
 
@@ -147,6 +152,7 @@ def bench(
     if ingest_calls is not None:
         _ingest_bench(ingest_calls, output)
         return
+    env = _worker_env(worker_env)
     from rich.console import Console
 
     _import_bench()
@@ -173,6 +179,7 @@ def bench(
             "quick": quick,
             "seed": seed,
             "clickhouse": "server process (HTTP)" if clickhouse_server else "embedded",
+            "worker_env": env,
         },
     }
     peer_python = py_spy = None
@@ -193,7 +200,7 @@ def bench(
     try:
         _run(results, work, n, seed, quick, scaling, encoding, partitions, rate, latency_s,
              no_latency, no_ceiling, peer_python, py_spy, profile_dir, say,
-             clickhouse_server)  # fmt: skip
+             clickhouse_server, env)  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["host"]["load_avg_at_end"] = os.getloadavg()
@@ -222,6 +229,7 @@ def _run(
     profile_dir: Path | None,
     say: Any,
     clickhouse_server: bool = False,
+    worker_env: dict[str, str] | None = None,
 ) -> None:
     from bench import suite
     from bench.profile import summarize
@@ -245,6 +253,7 @@ def _run(
             run["worker"] = suite.throughput_phase(
                 work / f"throughput-{enc}", workload, partitions=partitions, say=say,
                 profile_to=prof, py_spy=py_spy, clickhouse_server=clickhouse_server,
+                worker_env=worker_env or None,
             )  # fmt: skip
             say(f"  worker: {run['worker']['events_per_s']:,.0f} events/s")
             if prof is not None and prof.exists():
@@ -260,8 +269,20 @@ def _run(
             duration = latency_s or (10.0 if quick else 30.0)
             say(f"[bold]latency[/bold]: {rate:,.0f} events/s for {duration:.0f} s")
             results["latency"] = suite.latency_phase(
-                work / "latency", rate=rate, duration_s=duration, partitions=partitions, say=say
-            )
+                work / "latency", rate=rate, duration_s=duration, partitions=partitions,
+                worker_env=worker_env or None, say=say,
+            )  # fmt: skip
+
+
+def _worker_env(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``--worker-env`` values as a dict; each must be ``EMC_NAME=VALUE``."""
+    env: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.startswith("EMC_"):
+            raise click.BadParameter(f"{pair!r} is not EMC_NAME=VALUE", param_hint="--worker-env")
+        env[name] = value
+    return env
 
 
 def _ingest_bench(calls: int, output: Path | None) -> None:

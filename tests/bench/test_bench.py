@@ -18,7 +18,8 @@ def test_bench_quick_json(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     run = subprocess.run(
         [sys.executable, "-m", "streams.cli", "bench", "--events", "2000", "--encoding", "json",
-         "--no-peer", "--latency-s", "3", "--output", str(output)],
+         "--no-peer", "--latency-s", "3", "--output", str(output),
+         "--worker-env", "EMC_STREAM__BATCH_MAX_EVENTS=500"],
         capture_output=True, timeout=280, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr.decode(errors="replace")[-3000:]
@@ -38,6 +39,16 @@ def test_bench_quick_json(tmp_path: Path) -> None:
     assert worker["accepted"] + worker["duplicates"] + worker["dead_letters"] == 2000
     assert worker["clickhouse"]["events"] == worker["accepted"]
     assert worker["clickhouse"]["rollup_rows"] > 0
+    # --worker-env reached the worker: batches of at most 500 events, each timed per stage.
+    assert results["settings"]["worker_env"] == {"EMC_STREAM__BATCH_MAX_EVENTS": "500"}
+    assert worker["batches"] >= 2000 // 500
+    stages = worker["stage_seconds"]
+    assert set(stages) == {
+        f"{stage}{suffix}"
+        for stage in ("waiting", "process", "commit_state", "clickhouse", "release")
+        for suffix in ("", "_cpu")
+    }
+    assert stages["process"] > 0 and stages["clickhouse"] > 0
     ceiling = run_json["ceiling"]
     assert ceiling["messages"] == 2000
     assert ceiling["decode_errors"] == 0
