@@ -45,7 +45,7 @@ from streams.kafka.broker import EmbeddedBroker
 from streams.kafka.produce import EventProducer
 from streams.kafka.topics import ensure_topics
 from tests.health.test_imports import CATALOGUE_HEADER, emc, write_xlsx
-from tests.integration.fixtures import query_json
+from tests.integration.fixtures import FAST_GROUP, query_json
 
 VALID_NOW = 49
 """Units of config/units.csv valid in 2026 (34 provinces since 1 July 2025, 15 ministry-level
@@ -258,7 +258,7 @@ def start_worker(bootstrap: str, data: Path, **overrides: str) -> WorkerProcess:
         "emc-health-test",
         token=TOKEN,
         log_name="worker.log",
-        **{"EMC_TOKEN": TOKEN, "EMC_STREAM__BATCH_WITHIN_S": "0.2", **overrides},
+        **{**FAST_GROUP, "EMC_TOKEN": TOKEN, "EMC_STREAM__BATCH_WITHIN_S": "0.2", **overrides},
     )
     try:
         worker.wait_ready(timeout_s=90.0)

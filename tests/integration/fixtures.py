@@ -26,6 +26,12 @@ from streams.kafka.topics import ensure_topics
 TEST_NATIONAL_TOKEN = "emc-test-national-token"
 """A national token every test worker accepts (EMC_WEB__TOKENS); the web server needs one."""
 
+FAST_GROUP = {"EMC_KAFKA__SESSION_TIMEOUT_S": "3"}
+"""The test workers' consumer-group session timeout (the bench's is 6 s). tansu's joins and
+rebalances take about half of it, and a SIGKILLed member is gone only after it: 3 s saves ~2 s
+per worker start and ~5 s per restart after a kill. Heartbeats (every 0.5 s) come from
+librdkafka's own thread, so a busy worker is not taken for a dead one."""
+
 
 def wait_committed(
     bootstrap: str,
@@ -60,7 +66,7 @@ def wait_committed(
             ]
             if not behind:
                 return
-            time.sleep(0.5)
+            time.sleep(0.2)
     finally:
         consumer.close()
     raise AssertionError(f"group {group_id} still behind after {timeout_s} s: {behind}")
@@ -147,7 +153,7 @@ def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
             group_id,
             token=TEST_NATIONAL_TOKEN,
             log_name=f"worker-{len(started)}.log",
-            **{"EMC_STREAM__BATCH_WITHIN_S": "0.2", **env_overrides},
+            **{**FAST_GROUP, "EMC_STREAM__BATCH_WITHIN_S": "0.2", **env_overrides},
         )
         started.append(worker)
         worker.wait_ready(timeout_s=60.0)
