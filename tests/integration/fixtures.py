@@ -135,30 +135,46 @@ def clickhouse_factory(tmp_path: Path) -> Iterator[Callable[[], ClickHouseServer
         server.kill()
 
 
-@pytest.fixture
-def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start `emc worker` child processes (ready: the web server answers); any still running
-    are killed after the test."""
-    started: list[WorkerProcess] = []
+class Workers:
+    """`emc worker` child processes of a test (or of a module's shared fixture), started with
+    the test workers' settings; :meth:`kill` SIGKILLs those still running."""
 
-    def make(
+    def __init__(self, default_data_dir: Path) -> None:
+        self.default_data_dir = default_data_dir
+        self.started: list[WorkerProcess] = []
+
+    def start(
+        self,
         broker: EmbeddedBroker,
         data_dir: Path | None = None,
         group_id: str = "emc-test",
+        *,
+        wait: bool = True,
         **env_overrides: str,
     ) -> WorkerProcess:
+        """A worker on ``broker``; ready (the web server answers) unless ``wait`` is false."""
         worker = WorkerProcess.start(
             broker.bootstrap_servers,
-            data_dir or tmp_path / "data",
+            data_dir or self.default_data_dir,
             group_id,
             token=TEST_NATIONAL_TOKEN,
-            log_name=f"worker-{len(started)}.log",
+            log_name=f"worker-{len(self.started)}.log",
             **{**FAST_GROUP, "EMC_STREAM__BATCH_WITHIN_S": "0.2", **env_overrides},
         )
-        started.append(worker)
-        worker.wait_ready(timeout_s=60.0)
+        self.started.append(worker)
+        if wait:
+            worker.wait_ready(timeout_s=60.0)
         return worker
 
-    yield make
-    for worker in started:
-        worker.kill()
+    def kill(self) -> None:
+        for worker in self.started:
+            worker.kill()
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start `emc worker` child processes (:meth:`Workers.start`); any still running are
+    killed after the test."""
+    workers = Workers(tmp_path / "data")
+    yield workers.start
+    workers.kill()
