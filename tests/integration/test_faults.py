@@ -206,7 +206,13 @@ def test_clickhouse_unavailable_then_back_is_exact(
 
     clickhouse.kill()
     produce(producer, events[half:])
-    time.sleep(6)  # the worker consumes, fails to write, backs off, retries
+    # the worker consumes, fails to write, backs off (0.2, 0.4, 0.8 s, then the 1 s maximum)
+    # and retries: wait for the retry at the maximum instead of a fixed 6 s
+    deadline = time.monotonic() + 60
+    while "; retrying in 1.0 s" not in worker.log(chars=1_000_000):
+        worker.alive()
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.2)
     worker.alive()
     with pytest.raises(AssertionError, match="still behind"):
         # nothing of the second half may be committed while ClickHouse is down
