@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 
 from bench.procs import EMC, ClickHouseServer, WorkerProcess  # noqa: F401 (EMC: re-exported)
 from streams.kafka.broker import EmbeddedBroker
@@ -85,19 +86,24 @@ def environment(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def query_json(env: dict[str, str], sql: str) -> list[dict[str, Any]]:
-    """Rows of ``sql`` as dicts: what `emc query SQL --format json` prints with ``env``.
-
-    The command runs in this process (click's runner, the environment swapped for ``env``),
-    not in a child: the same code and output without a Python start-up and its imports per
-    query (~1.5 s). The embedded engine can then serve another data path, and a child process
-    this path, once the command closed its client (it does, in a ``finally``)."""
+def emc_here(env: dict[str, str], *args: str) -> Result:
+    """``emc ARGS`` run in this process (click's runner, the environment swapped for ``env``)
+    rather than in a child: the same command code and output without a Python start-up and
+    its imports (~1.5 s a call). For commands that close their ClickHouse client when done
+    (query, reconcile): chdb serves one data path per process at a time, so the next one (or a
+    child worker on this path) can open it afterwards."""
     from click.testing import CliRunner
 
-    from streams.cli.query import query
+    from streams.cli.main import main
 
     with environment(env):
-        done = CliRunner().invoke(query, [sql, "--format", "json"], catch_exceptions=False)
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def query_json(env: dict[str, str], sql: str) -> list[dict[str, Any]]:
+    """Rows of ``sql`` as dicts: what `emc query SQL --format json` prints with ``env``
+    (:func:`emc_here`)."""
+    done = emc_here(env, "query", sql, "--format", "json")
     if done.exit_code != 0:
         raise AssertionError(f"emc query failed: {done.stderr or done.output}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]

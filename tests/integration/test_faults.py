@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ from streams.core.events import TOPIC_BY_TYPE, EventType
 from streams.core.registry import UnitRegistry, default_units_path
 from streams.kafka.produce import EventProducer
 from streams.traffic.simulate import generate
-from tests.integration.fixtures import EMC, query_json, wait_committed
+from tests.integration.fixtures import emc_here, query_json, wait_committed
 from tests.integration.reference import COUNTERS, ROLLUP_SQL, expected_rollups, stored_rollups
 
 pytestmark = pytest.mark.integration
@@ -53,9 +52,9 @@ def assert_exact(env: dict[str, str], events: list[tuple[str, dict[str, Any]]]) 
         c: sum(v.get(c, 0) for (_, w, _), v in expected.items() if w == "1d") for c in COUNTERS
     }
     assert all(totals.values()), f"the stream must exercise every counter: {totals}"
-    out = subprocess.run([*EMC, "reconcile"], env=env, capture_output=True, timeout=180)
-    assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
-    assert " 0 differences" in out.stdout.decode()
+    out = emc_here(env, "reconcile")
+    assert out.exit_code == 0, out.stdout + out.stderr
+    assert " 0 differences" in out.stdout
 
 
 def test_same_batch_produced_twice_counts_once(broker_factory, worker_factory) -> None:
