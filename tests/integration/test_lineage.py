@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,15 +33,23 @@ AFTER = [ms(2025, 7, 1, 0, 0, 0, 0), ms(2025, 7, 2, 10, 0, 0, 0), ms(2025, 7, 3,
 SUCCESSOR = [ms(2025, 7, 2, 11, 0, 0, 0)]
 
 
-def report(env: dict[str, str], period: str, out: Path, *extra: str) -> None:
-    done = subprocess.run(
-        [*EMC, "report", "--period", period, "--out", str(out), *extra],
+SPAN = "2025-06-01..2025-07-31"
+"""June to July: spans the merger."""
+
+
+def report(env: dict[str, str], period: str, out: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*EMC, "report", "--period", period, "--out", str(out)],
         env=env,
         capture_output=True,
         timeout=300,
         check=False,
     )
-    assert done.returncode == 0, done.stderr.decode()
+
+
+def reports(env: dict[str, str], out: Path) -> list[subprocess.CompletedProcess[bytes]]:
+    """`emc report` of June, then of :data:`SPAN` (one store: one after the other)."""
+    return [report(env, "2025-06", out / "june"), report(env, SPAN, out / "span")]
 
 
 def scores(env: dict[str, str], period: str) -> dict[str, int]:
@@ -54,10 +64,21 @@ def scores(env: dict[str, str], period: str) -> dict[str, int]:
 MODES = ("dead_letter", "successor")
 
 
+@dataclass
+class Store:
+    """A mode's stopped worker: its environment, and the reports run on its store."""
+
+    env: dict[str, str]
+    out: Path
+    """``june/`` and ``span/``: the reports' files."""
+    reports: list[subprocess.CompletedProcess[bytes]]
+
+
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, str]]]:
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Store]]:
     """The same events through a worker of each mode, on one broker (its own group and data
-    directory each), both started at once; mode → the stopped worker's environment."""
+    directory each), both started at once; then each store's reports (:func:`reports`), the
+    two stores side by side. Mode → :class:`Store`."""
     tmp = tmp_path_factory.mktemp("lineage")
     broker = EmbeddedBroker().start()
     workers = Workers(tmp / "data")
@@ -90,15 +111,21 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[
             )  # fmt: skip
         for worker in started.values():
             assert worker.stop() == 0, worker.log()
-        yield {mode: worker.env for mode, worker in started.items()}
+        # Each store's two reports (~8 s each, mostly charts) run beside the other store's.
+        with ThreadPoolExecutor(len(MODES)) as pool:
+            runs = {m: pool.submit(reports, w.env, tmp / f"{m}-out") for m, w in started.items()}
+        yield {
+            mode: Store(worker.env, tmp / f"{mode}-out", runs[mode].result())
+            for mode, worker in started.items()
+        }
     finally:
         workers.kill()
         broker.stop()
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_merged_away_province(stores: dict[str, dict[str, str]], tmp_path: Path, mode: str) -> None:
-    env = stores[mode]
+def test_merged_away_province(stores: dict[str, Store], mode: str) -> None:
+    env = stores[mode].env
     stored = query_json(
         env,
         "SELECT unit_code, count() AS n, toString(max(event_time)) AS last "
@@ -126,15 +153,14 @@ def test_merged_away_province(stores: dict[str, dict[str, str]], tmp_path: Path,
     expected_windows = {"HA_GIANG": 2 if mode == "dead_letter" else 5, "TUYEN_QUANG": 1}
     assert {r["unit_code"]: int(r["n"]) for r in windows} == expected_windows
 
+    for done in stores[mode].reports:
+        assert done.returncode == 0, done.stderr.decode()
     # June only: Hà Giang still existed at the period's end and is listed on its own.
-    report(env, "2025-06", tmp_path / "june")
     assert scores(env, "2025-06") == {"HA_GIANG": 2, "TUYEN_QUANG": 0}
     # June to July spans the merger: Hà Giang is rolled into Tuyên Quang (the default).
-    span = "2025-06-01..2025-07-31"
-    report(env, span, tmp_path / "span")
     label = query_json(env, "SELECT DISTINCT period FROM emc.unit_scores WHERE period != '2025-06'")
     assert len(label) == 1
     after = 3 if mode == "successor" else 0
     assert scores(env, label[0]["period"]) == {"TUYEN_QUANG": 1 + 2 + after}
-    html = next((tmp_path / "span").glob("*.html")).read_text(encoding="utf-8")
+    html = next((stores[mode].out / "span").glob("*.html")).read_text(encoding="utf-8")
     assert "Tuyên Quang ← Hà Giang" in html
