@@ -18,7 +18,7 @@ import pytest
 
 from streams.core.events import EventType
 from streams.kafka.produce import EventProducer
-from tests.integration.fixtures import EMC, TEST_NATIONAL_TOKEN
+from tests.integration.fixtures import TEST_NATIONAL_TOKEN, emc_here
 from tests.web.helpers import HA_NOI, NATIONAL, TOKENS_ENV, get_json, http, receipt
 
 pytestmark = pytest.mark.integration
@@ -38,9 +38,10 @@ DATA_PATHS = (
 
 
 def _emc(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run([*EMC, *args], env=env, capture_output=True, timeout=60, check=False)
-    assert out.returncode == 0, out.stderr.decode()
-    return out.stdout.decode()
+    """``emc ARGS``' standard output (the command run in this process: :func:`emc_here`)."""
+    out = emc_here(env, *args)
+    assert out.exit_code == 0, out.stderr
+    return out.stdout
 
 
 def eventually(
