@@ -88,14 +88,18 @@ class EmbeddedBroker:
         self.stop()
         raise BrokerError(f"tansu did not listen on {url} within {timeout_s:.0f} s")
 
-    def stop(self) -> None:
-        """Stop tansu (SIGTERM, then SIGKILL after 5 s)."""
+    def stop(self, grace_s: float = 0.25) -> None:
+        """Stop tansu (SIGTERM, then SIGKILL after ``grace_s``).
+
+        Without clients tansu exits within milliseconds of SIGTERM. A consumer-group member
+        that went away can leave tansu a connection in CLOSE-WAIT, and tansu then waits 5 s for
+        it to drain before exiting: nothing to wait for, the broker is memory-only."""
         if self._proc is None:
             return
         if self._proc.poll() is None:
             self._proc.terminate()
             try:
-                self._proc.wait(5)
+                self._proc.wait(grace_s)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(5)

@@ -41,12 +41,17 @@ class TotalsFeed:
     def __init__(self, settings: Settings, monitor: HealthMonitor, registry: UnitRegistry) -> None:
         self.monitor = monitor
         self.registry = registry
+        # the configured session timeout, as the worker's own consumer (streams/worker/app.py):
+        # librdkafka's default (45 s) makes a tansu group join take over 20 s
+        session_ms = int(settings.kafka.session_timeout_s * 1000)
         self.consumer = Consumer(
             {
                 **settings.kafka.client_config(),
                 "group.id": f"{settings.kafka.group_id}-reported-totals",
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
+                "session.timeout.ms": session_ms,
+                "heartbeat.interval.ms": max(500, session_ms // 10),
             }
         )
         self.consumer.subscribe([REPORTED_TOTALS_TOPIC])

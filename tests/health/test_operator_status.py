@@ -94,12 +94,14 @@ def test_status_set_and_clear_commands(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("BHXH_VN: coordinating from ")
-    soon = format_local(int(time.time() * 1000) + 25_000, "%Y-%m-%dT%H:%M:%S")
+    # ends in 12 s (the next three commands run meanwhile), set well before that
+    soon = format_local(int(time.time() * 1000) + 12_000, "%Y-%m-%dT%H:%M:%S")
     out = emc(
         env, "status", "set", "HA_NOI", "--status", "interrupted", "--reason", "Bảo trì",
         "--author", "Trần Thị B", "--until", soon,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
+    assert int(time.time() * 1000) < ms_of(soon), "the override must be set before it ends"
 
     rows = status_rows(env, "--kind", "ministry")
     assert rows["BHXH_VN"]["Hiện trạng kết nối với Hệ thống EMC"] == COORDINATING

@@ -189,6 +189,7 @@ def test_reported_totals_from_the_topic_json_and_avro(
     e = engine_factory(
         HEALTH__REPORTED_TOTALS_TOLERANCE="0.05",
         KAFKA__BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+        KAFKA__SESSION_TIMEOUT_S="3",  # as the test workers' (tests.integration.fixtures)
     )
     e.lifecycles("HA_NOI", office_hours(date(2024, 3, 4), date(2024, 3, 8)))
     e.lifecycles("CAN_THO", office_hours(date(2024, 3, 4), date(2024, 3, 8)))

@@ -45,7 +45,7 @@ from streams.kafka.broker import EmbeddedBroker
 from streams.kafka.produce import EventProducer
 from streams.kafka.topics import ensure_topics
 from tests.health.test_imports import CATALOGUE_HEADER, emc, write_xlsx
-from tests.integration.fixtures import query_json
+from tests.integration.fixtures import FAST_GROUP, query_json, wait_committed
 
 VALID_NOW = 49
 """Units of config/units.csv valid in 2026 (34 provinces since 1 July 2025, 15 ministry-level
@@ -222,12 +222,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         for kind, event in receipts:
             producer.send(kind, event)
         producer.flush()
-        wait_consumed(worker, len(receipts))
+        wait_stored(worker, producer)
         for kind, event in script.events:
             if kind != EventType.RECEIVED:
                 producer.send(kind, event)
         producer.flush()
-        wait_consumed(worker, len(script.events))
+        wait_stored(worker, producer)
 
         # the engine is held by the worker: this import goes through its HTTP server
         path = write_xlsx(tmp / "CAN_THO.xlsx", CATALOGUE_HEADER, catalogue[:2] + catalogue[3:])
@@ -258,7 +258,7 @@ def start_worker(bootstrap: str, data: Path, **overrides: str) -> WorkerProcess:
         "emc-health-test",
         token=TOKEN,
         log_name="worker.log",
-        **{"EMC_TOKEN": TOKEN, "EMC_STREAM__BATCH_WITHIN_S": "0.2", **overrides},
+        **{**FAST_GROUP, "EMC_TOKEN": TOKEN, "EMC_STREAM__BATCH_WITHIN_S": "0.2", **overrides},
     )
     try:
         worker.wait_ready(timeout_s=90.0)
@@ -268,9 +268,16 @@ def start_worker(bootstrap: str, data: Path, **overrides: str) -> WorkerProcess:
     return worker
 
 
-def wait_consumed(worker: WorkerProcess, n: int, timeout_s: float = 180.0) -> None:
-    worker.wait_consumed(n, timeout_s)
-    time.sleep(1.0)  # the batch in hand reaches ClickHouse
+def wait_stored(worker: WorkerProcess, producer: EventProducer, timeout_s: float = 180.0) -> None:
+    """Wait until the worker's group has committed past everything ``producer`` sent: the
+    worker commits a batch only once ClickHouse took its rows."""
+    wait_committed(
+        worker.env["EMC_KAFKA__BOOTSTRAP_SERVERS"],
+        worker.env["EMC_KAFKA__GROUP_ID"],
+        producer.last_offsets,
+        timeout_s,
+        check=worker.alive,
+    )
 
 
 def test_each_status_from_real_events(run: dict[str, Any]) -> None:
@@ -476,10 +483,9 @@ def test_timer_marks_a_silent_unit_and_brings_it_back(broker_factory: Any, tmp_p
         # Result first, then the receipt, each once consumed: with the receipt first, a 1 s
         # timer could see "receipts but no results" in between (a true, passing state).
         for kind, event in reversed(script.events):
-            consumed = call(worker, "GET", "/emc/progress")["consumed"]
             producer.send(kind, event)
             producer.flush()
-            wait_consumed(worker, consumed + 1)
+            wait_stored(worker, producer)
         return at + 1_000
 
     def periods() -> list[dict[str, Any]]:

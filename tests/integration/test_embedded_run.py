@@ -19,7 +19,7 @@ def test_emc_run_reaches_live_rates_for_many_units(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMC_")}
     env.update({"EMC_DATA_DIR": str(tmp_path), "EMC_WEB__PORT": str(free_port())})
     out = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "run", "--duration", "30", "--simulate", "300"],
+        [sys.executable, "-m", "streams.cli", "run", "--duration", "20", "--simulate", "300"],
         env=env,
         capture_output=True,
         timeout=180,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,7 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 from streams.core.events import DEAD_LETTER_TOPIC, TOPIC_BY_TYPE, EventType
 from streams.kafka.codec import encode_avro, encode_json
 from streams.kafka.produce import EventProducer
-from tests.integration.fixtures import EMC, query_json
+from tests.integration.fixtures import emc_here, query_json
 
 pytestmark = pytest.mark.integration
 
@@ -244,11 +243,9 @@ def test_scripted_stream_gives_exact_rows(broker_factory, worker_factory) -> Non
         assert row["on_time_rate"] == 1.0 and row["satisfaction_rate"] == 1.0
     assert len(lifecycle) == 2
 
-    out = subprocess.run(
-        [*EMC, "reconcile"], env=worker.env, capture_output=True, timeout=120, check=False
-    )
-    assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
-    text = out.stdout.decode()
+    out = emc_here(worker.env, "reconcile")
+    assert out.exit_code == 0, out.stdout + out.stderr
+    text = out.stdout
     assert "1m: 4 rows compared, 0 differences" in text
     assert "1h: 3 rows compared, 0 differences" in text
     assert "1d: 3 rows compared, 0 differences" in text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ from streams.core.events import TOPIC_BY_TYPE, EventType
 from streams.core.registry import UnitRegistry, default_units_path
 from streams.kafka.produce import EventProducer
 from streams.traffic.simulate import generate
-from tests.integration.fixtures import EMC, query_json, wait_committed
+from tests.integration.fixtures import emc_here, query_json, wait_committed
 from tests.integration.reference import COUNTERS, ROLLUP_SQL, expected_rollups, stored_rollups
 
 pytestmark = pytest.mark.integration
@@ -53,9 +52,9 @@ def assert_exact(env: dict[str, str], events: list[tuple[str, dict[str, Any]]]) 
         c: sum(v.get(c, 0) for (_, w, _), v in expected.items() if w == "1d") for c in COUNTERS
     }
     assert all(totals.values()), f"the stream must exercise every counter: {totals}"
-    out = subprocess.run([*EMC, "reconcile"], env=env, capture_output=True, timeout=180)
-    assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
-    assert " 0 differences" in out.stdout.decode()
+    out = emc_here(env, "reconcile")
+    assert out.exit_code == 0, out.stdout + out.stderr
+    assert " 0 differences" in out.stdout
 
 
 def test_same_batch_produced_twice_counts_once(broker_factory, worker_factory) -> None:
@@ -206,7 +205,13 @@ def test_clickhouse_unavailable_then_back_is_exact(
 
     clickhouse.kill()
     produce(producer, events[half:])
-    time.sleep(6)  # the worker consumes, fails to write, backs off, retries
+    # the worker consumes, fails to write, backs off (0.2, 0.4, 0.8 s, then the 1 s maximum)
+    # and retries: wait for the retry at the maximum instead of a fixed 6 s
+    deadline = time.monotonic() + 60
+    while "; retrying in 1.0 s" not in worker.log(chars=1_000_000):
+        worker.alive()
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.2)
     worker.alive()
     with pytest.raises(AssertionError, match="still behind"):
         # nothing of the second half may be committed while ClickHouse is down

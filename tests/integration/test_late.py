@@ -4,15 +4,13 @@ emc.dossier_events. Defaults: 1 hour for 1-minute windows, 7 days for hour and d
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from streams.core.events import LATE_TOPIC, EventType
 from streams.kafka.codec import encode_json
 from streams.kafka.produce import EventProducer
-from tests.integration.fixtures import EMC, query_json, wait_committed
+from tests.integration.fixtures import emc_here, query_json, wait_committed
 from tests.integration.test_end_to_end import ms, received
 
 pytestmark = pytest.mark.integration
@@ -103,5 +101,5 @@ def test_late_inside_and_beyond_allowed_lateness(broker_factory, worker_factory)
         "r1": 7, "r2": 7, "r3": 6, "r4": 0, "r5": 7, "x1": 7,
     }  # fmt: skip
     assert read_topic(broker.bootstrap_servers, LATE_TOPIC, 1) == [encode_json(r4)]
-    out = subprocess.run([*EMC, "reconcile"], env=worker.env, capture_output=True, timeout=120)
-    assert out.returncode == 0 and " 0 differences" in out.stdout.decode()
+    out = emc_here(worker.env, "reconcile")
+    assert out.exit_code == 0 and " 0 differences" in out.stdout

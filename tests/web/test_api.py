@@ -10,13 +10,15 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from streams.core.events import EventType
 from streams.kafka.produce import EventProducer
-from tests.integration.fixtures import EMC, TEST_NATIONAL_TOKEN
+from tests.integration.fixtures import TEST_NATIONAL_TOKEN, emc_here
 from tests.web.helpers import HA_NOI, NATIONAL, TOKENS_ENV, get_json, http, receipt
 
 pytestmark = pytest.mark.integration
@@ -36,9 +38,23 @@ DATA_PATHS = (
 
 
 def _emc(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run([*EMC, *args], env=env, capture_output=True, timeout=60, check=False)
-    assert out.returncode == 0, out.stderr.decode()
-    return out.stdout.decode()
+    """``emc ARGS``' standard output (the command run in this process: :func:`emc_here`)."""
+    out = emc_here(env, *args)
+    assert out.exit_code == 0, out.stderr
+    return out.stdout
+
+
+def eventually(
+    read: Callable[[], Any], done: Callable[[Any], bool], timeout_s: float = 15.0
+) -> Any:
+    """``read()`` again every 0.2 s until ``done`` holds for it (or ``timeout_s`` passed): the
+    last answer, for the test's own assertions."""
+    deadline = time.monotonic() + timeout_s
+    got = read()
+    while not done(got) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        got = read()
+    return got
 
 
 def test_access_rules_and_fuzz(broker_factory, worker_factory, tmp_path: Path) -> None:
@@ -58,6 +74,14 @@ def test_access_rules_and_fuzz(broker_factory, worker_factory, tmp_path: Path) -
         producer.send(EventType.RECEIVED, ev)
     producer.close()
     worker.wait_consumed(len(events))
+    # Evaluate the connection statuses now, before anything reads them: the worker reuses
+    # statuses it read for 5 s, so a read before the evaluation would hide it that long.
+    evaluated, _, _ = http(
+        f"{base}/emc/health/evaluate",
+        NATIONAL,
+        method="POST",
+        data=json.dumps({"at_ms": now}).encode(),
+    )
 
     # No token, a wrong token: 401 everywhere, and no unit data in the answer.
     for token in (None, "not-a-token", NATIONAL + "x"):
@@ -81,9 +105,12 @@ def test_access_rules_and_fuzz(broker_factory, worker_factory, tmp_path: Path) -
     windows = get_json(f"{base}/emc/api/units/HA_NOI/windows?window=1d", NATIONAL)
     assert sum(r["received"] for r in windows["rows"]) == 3
 
-    # Silent units: received in the last 30 days, nothing for silent_after_s.
-    time.sleep(2.5)
-    silent = get_json(f"{base}/emc/api/units?silent=true&silent_after_s=1&limit=500", NATIONAL)
+    # Silent units: received in the last 30 days, nothing for silent_after_s (1 s after the
+    # last receipt's time, 1 s before `now`: at once or within a few row rebuilds).
+    silent = eventually(
+        lambda: get_json(f"{base}/emc/api/units?silent=true&silent_after_s=1&limit=500", NATIONAL),
+        lambda got: {r["unit_code"] for r in got["rows"]} == {"HA_NOI", "DA_NANG"},
+    )
     assert {r["unit_code"] for r in silent["rows"]} == {"HA_NOI", "DA_NANG"}
     assert all(r["silent"] for r in silent["rows"]) and silent["totals"]["silent"] == 2
     assert get_json(f"{base}/emc/api/units?silent=true", NATIONAL)["total"] == 0
@@ -91,18 +118,17 @@ def test_access_rules_and_fuzz(broker_factory, worker_factory, tmp_path: Path) -
     status, _, body = http(f"{base}/emc/api/ping")
     assert (status, body) == (200, b'{"ok":true}')
 
-    # Connection statuses (emc.unit_connection_status, kept by streams/health): evaluate now,
-    # then the API shows each unit's status; a unit token sees only its own.
-    status, _, _ = http(
-        f"{base}/emc/health/evaluate",
-        NATIONAL,
-        method="POST",
-        data=json.dumps({"at_ms": now}).encode(),
-    )
-    if status != 404:  # the health evaluation endpoint exists in this build
+    # Connection statuses (emc.unit_connection_status, kept by streams/health): evaluated
+    # (above, before any read of them), the API shows each unit's status; a unit token sees
+    # only its own.
+    if evaluated != 404:  # the health evaluation endpoint exists in this build
+        status = evaluated
         assert status == 200
-        time.sleep(5.5)  # the worker reuses statuses it read for 5 s
-        statuses = get_json(f"{base}/emc/api/statuses", NATIONAL)
+        # the worker reuses statuses it read for 5 s: until then it may serve an older read
+        statuses = eventually(
+            lambda: get_json(f"{base}/emc/api/statuses", NATIONAL),
+            lambda got: got["available"] and "HA_NOI" in {r["unit_code"] for r in got["rows"]},
+        )
         by_unit = {r["unit_code"]: r for r in statuses["rows"]}
         assert statuses["available"] and "HA_NOI" in by_unit
         row = get_json(f"{base}/emc/api/units/HA_NOI", NATIONAL)["unit"]

@@ -13,7 +13,7 @@ import pytest
 
 from streams.core.events import TOPIC_BY_TYPE, EventType
 from streams.kafka.produce import EventProducer
-from tests.integration.fixtures import TEST_NATIONAL_TOKEN, query_json
+from tests.integration.fixtures import TEST_NATIONAL_TOKEN, query_json, wait_committed
 from tests.web.helpers import HA_NOI, NATIONAL, TOKENS_ENV, get_json, http, receipt
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,8 @@ def test_rejects_level_two_and_overrides(broker_factory: Any, worker_factory: An
     )
     producer.close()
     worker.wait_consumed(5)
-    time.sleep(1.0)
+    # stored: the worker commits a batch once ClickHouse took its rows
+    wait_committed(broker.bootstrap_servers, "emc-test", producer.last_offsets, check=worker.alive)
 
     # level 2: counted, not online
     row = get_json(f"{base}/emc/api/units/HA_NOI", NATIONAL)["unit"]

@@ -19,7 +19,7 @@ from streams.kafka.broker import free_port
 from streams.kafka.produce import EventProducer
 from streams.settings import Settings
 from streams.worker.processes import child_environments
-from tests.integration.fixtures import TEST_NATIONAL_TOKEN, wait_committed
+from tests.integration.fixtures import FAST_GROUP, TEST_NATIONAL_TOKEN, wait_committed
 from tests.integration.test_faults import assert_exact, produce, stream
 
 
@@ -65,6 +65,7 @@ def test_two_processes_share_the_partitions_and_stay_exact(
         EMC_WEB__TOKENS=f"national={TEST_NATIONAL_TOKEN}",
         EMC_CLICKHOUSE__DSN=clickhouse.dsn,
         EMC_STREAM__BATCH_WITHIN_S="0.2",
+        **FAST_GROUP,
     )  # fmt: skip
     log = (tmp_path / "workers.log").open("ab")
     parent = subprocess.Popen(
