@@ -80,18 +80,24 @@ class KeySubset(MutableMapping[str, bytes]):
 
 def rocks_options(memory_mib: int) -> Any:
     """rocksdict options whose memory is bounded by ``memory_mib`` MiB: one LRU block cache of
-    that size holds data, index and filter blocks, and the memtables are charged to it (a
-    ``WriteBufferManager`` limited to half of it, two write buffers of a quarter each), so
-    cache and memtables together stay within the bound. (RocksDB's defaults: index and filter
-    blocks outside any cache, 64 MiB write buffers, up to two per column family.)"""
+    that size holds the data blocks, and the memtables are charged to it (a
+    ``WriteBufferManager`` limited to half of it, two write buffers of a quarter each), so cache
+    and memtables together stay within the bound. (RocksDB's defaults: 64 MiB write buffers, up
+    to two per column family, beside an 8 MiB cache.)
+
+    Each table file has a bloom filter of 10 bits per key, so looking up a dossier that is not
+    in the store (every new dossier's receipt) reads no data block. Index and filter blocks
+    stay outside the cache, about 1.5 bytes per key: charged to a cache this small, they were
+    evicted by data blocks and read again on nearly every lookup (1.0–1.2 ms per get at
+    1,000,000 keys of 500 bytes and a 64 MiB bound, against 4.6 µs per hit and 2.1 µs per miss
+    this way; measured with rocksdict on this project's machine)."""
     from rocksdict import BlockBasedOptions, Cache, Options, WriteBufferManager
 
     total = memory_mib * 1024 * 1024
     cache = Cache(total)
     table = BlockBasedOptions()
     table.set_block_cache(cache)
-    table.set_cache_index_and_filter_blocks(True)
-    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    table.set_bloom_filter(10, False)
     options = Options(raw_mode=True)
     options.set_block_based_table_factory(table)
     options.set_write_buffer_size(total // 4)
