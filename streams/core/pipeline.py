@@ -21,6 +21,7 @@ from operator import attrgetter, itemgetter
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from streams.core.errors import DecodeError
 from streams.core.events import TYPE_BY_TOPIC, Event, EventType, schema_field_names
@@ -143,7 +144,7 @@ class _UnitRollups:
 
     unit_code: str
     keys: list[BucketKey]
-    counts: list[Any]
+    counts: list[npt.NDArray[np.int64]]
     updated_at: int
     version: int
 
@@ -197,11 +198,11 @@ _EVENT_ROW_READERS: dict[EventType, Callable[[Event], tuple[Any, ...]]] = {
 class BatchProcessor:
     """Turns batches of raw lifecycle messages into rows and state changes.
 
-    Per unit and batch: receipts are windowed (vectorised), then lifecycle events update the
-    counters of their dossier's receipt buckets, then dossiers past their due time are marked
-    overdue, lifecycle events still waiting for a receipt past the grace period are reported as
-    anomalies, and closed dossiers past retention expire. Every changed bucket's full row is
-    emitted once, with a new version.
+    Per batch, the receipts of all its units are windowed in one numpy pass. Then per unit:
+    lifecycle events update the counters of their dossier's receipt buckets, dossiers past their
+    due time are marked overdue, lifecycle events still waiting for a receipt past the grace
+    period are reported as anomalies, and closed dossiers past retention expire. Every changed
+    bucket's full row is emitted once, with a new version (rates for all units at once).
     """
 
     def __init__(
