@@ -228,10 +228,11 @@ class StreamSettings(BaseModel):
     ``{data_dir}/state``); either is rebuilt from the changelog topic when partitions are
     assigned."""
     rocksdb_memory_mib: int = Field(default=64, ge=8)
-    """Memory bound of the RocksDB state store, MiB (``store = rocksdb``): the block cache
-    takes half, the memtables (write buffers) the other half, counted against the cache; index
-    and filter blocks live in the cache too. RocksDB's own defaults leave these unbounded
-    (write buffers per column family, an 8 MiB cache beside index blocks held outside it)."""
+    """Memory bound of the RocksDB state store, MiB (``store = rocksdb``): the block cache of
+    data blocks, with the memtables (write buffers, up to half of it) counted against it.
+    Index and bloom-filter blocks stay outside it, about 1.5 bytes per key
+    (streams/kafka/state_store.py says why). RocksDB's own defaults leave the write buffers
+    unbounded (per column family, beside an 8 MiB cache)."""
     summary_interval_s: float = Field(default=5.0, gt=0)
     gc_threshold: int = Field(default=100_000, ge=0)
     """Allocations between two young-generation passes of Python's cyclic garbage collector

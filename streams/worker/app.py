@@ -238,7 +238,6 @@ def create_app(
     processor.unit_partitions = store.unit_partitions
     batches = app.channel()
     timings = StageTimes()
-    app.emc_timings = timings  # type: ignore[attr-defined]
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
     stopping = threading.Event()
     app.emc_processor = processor  # type: ignore[attr-defined]
