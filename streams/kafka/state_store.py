@@ -16,6 +16,10 @@ producer can batch freely.
 Writes within a batch keep their order per partition (one idempotent producer), which is what the
 crash-consistency scheme of streams/lifecycle.py relies on: a batch's dossier states first, its
 unit's windows last.
+
+A unit's windows are held here as one value but logged as one record per changed bucket and a
+header (streams/kafka/unit_records.py), and a restore puts them back together, rolling back (and
+rewriting) bucket records a lost header left ahead of it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from streams.kafka.errors import BrokerError
+from streams.kafka.unit_records import (
+    BUCKET_SEPARATOR,
+    assemble,
+    bucket_key,
+    bucket_of_key,
+    parse,
+    split_records,
+)
 
 log = logging.getLogger("emc.state")
 
@@ -184,6 +196,9 @@ class StateStore(MutableMapping[str, bytes]):
         self.failure: KafkaError | None = None
         """The first changelog write the broker refused for good (offsets must not move)."""
         self._held: list[tuple[bytes, bytes | None, int]] | None = None
+        self._logged: set[str] = set()
+        """Units whose windows the changelog holds as bucket records (streams/kafka/
+        unit_records.py); any other unit's next write logs every bucket."""
 
     # -- mapping -------------------------------------------------------------------------------
     def __getitem__(self, key: str) -> bytes:
@@ -193,11 +208,21 @@ class StateStore(MutableMapping[str, bytes]):
         return self._values.get(key, default)
 
     def __setitem__(self, key: str, value: bytes) -> None:
+        if "|" in key or self._producer is None:
+            self._values[key] = value
+            self._log(key, value)
+            return
+        old = self._values.get(key)
         self._values[key] = value
-        self._log(key, value)
+        self._log_windows(key, old, value)
 
     def __delitem__(self, key: str) -> None:
-        del self._values[key]
+        old = self._values.pop(key)
+        if "|" not in key and key in self._logged:
+            self._logged.discard(key)
+            windows = parse(old)
+            for bucket in windows.rows if windows is not None else ():
+                self._log(bucket_key(key, bucket), None, key)
         self._log(key, None)
 
     def __contains__(self, key: object) -> bool:
@@ -210,16 +235,38 @@ class StateStore(MutableMapping[str, bytes]):
         return len(self._values)
 
     # -- changelog -----------------------------------------------------------------------------
-    def _log(self, key: str, value: bytes | None) -> None:
+    def _log(self, key: str, value: bytes | None, unit_code: str | None = None) -> None:
+        """Queue (or hold) one changelog record, on the partition of ``unit_code`` (default:
+        the unit ``key`` belongs to)."""
         if self._producer is None:
             return
-        partition = self.unit_partitions.get(unit_of(key))
+        partition = self.unit_partitions.get(unit_code or unit_of(key))
         if partition is None:
             raise KeyError(f"no partition known for the unit of state key {key!r}")
         if self._held is not None:
             self._held.append((key.encode(), value, partition))
         else:
             produce(self._producer, self.topic, key.encode(), value, partition)
+
+    def _log_windows(self, unit_code: str, old: bytes | None, value: bytes) -> None:
+        """Log a unit's windows going from ``old`` to ``value``: the changed buckets, the
+        header, the evicted buckets' tombstones (:func:`~streams.kafka.unit_records.
+        split_records`), or ``value`` whole if it is not a windows value."""
+        if BUCKET_SEPARATOR in unit_code:
+            raise KeyError(f"a unit code cannot hold {BUCKET_SEPARATOR!r}: {unit_code!r}")
+        new = parse(value)
+        if new is None:
+            self._logged.discard(unit_code)
+            self._log(unit_code, value)
+            return
+        logged = unit_code in self._logged
+        records, header, gone = split_records(unit_code, parse(old), new, logged)
+        for key, record in records:
+            self._log(key, record, unit_code)
+        self._log(unit_code, header)
+        for key in gone:
+            self._log(key, None, unit_code)
+        self._logged.add(unit_code)
 
     def holding(self, write: Callable[[], None]) -> list[tuple[bytes, bytes | None, int]]:
         """Run ``write()`` against the local values now and return its changelog records instead
@@ -261,6 +308,7 @@ class StateStore(MutableMapping[str, bytes]):
             del self._values[key]
         for unit in units:
             del self.unit_partitions[unit]
+            self._logged.discard(unit)
         return len(doomed)
 
     def restore(
@@ -298,8 +346,12 @@ class StateStore(MutableMapping[str, bytes]):
             }
         )
         open_parts = set(wanted)
-        records = keys = 0
+        records = 0
         values = self._values
+        heads: dict[str, bytes | None] = {}
+        """Unit code → its latest unit-key record (``None``: tombstoned)."""
+        buckets: dict[str, dict[bytes, bytes]] = {}
+        """Unit code → row prefix → its latest bucket record."""
         try:
             consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in wanted])
             last_progress = time.monotonic()
@@ -331,20 +383,54 @@ class StateStore(MutableMapping[str, bytes]):
                     records += 1
                     text = key.decode()
                     value = msg.value()
-                    # The partitions were dropped first, so ``keys`` counts exactly what they hold.
-                    if value is None:
-                        if values.pop(text, None) is not None:
-                            keys -= 1
+                    bucket = bucket_of_key(text)
+                    if "|" in text:  # a dossier: its value as written
+                        if value is None:
+                            values.pop(text, None)
+                        else:
+                            values[text] = value
+                            self.unit_partitions[unit_of(text)] = p
+                    elif bucket is not None:
+                        unit_buckets = buckets.setdefault(bucket[0], {})
+                        if value is None:
+                            unit_buckets.pop(bucket[1], None)
+                        else:
+                            unit_buckets[bucket[1]] = value
+                        self.unit_partitions.setdefault(bucket[0], p)
                     else:
-                        if text not in values:
-                            keys += 1
-                        values[text] = value
-                        self.unit_partitions[unit_of(text)] = p
+                        heads[text] = value
+                        if value is not None:
+                            self.unit_partitions[text] = p
                     if progress is not None and records % 100_000 == 0:
                         progress(records)
         finally:
             consumer.close()
+        self._assemble_units(heads, buckets)
+        # The partitions were dropped first, so their keys are exactly what was read back.
+        restored = set(wanted)
+        keys = sum(1 for k in values if self.unit_partitions.get(unit_of(k)) in restored)
         return RestoreStats(tuple(wanted), records, keys, time.monotonic() - started)
+
+    def _assemble_units(
+        self, heads: dict[str, bytes | None], buckets: dict[str, dict[bytes, bytes]]
+    ) -> None:
+        """Put the restored units' windows into the local values
+        (:func:`~streams.kafka.unit_records.assemble`) and write the repairs it asks for, so the
+        changelog agrees with them before any batch runs."""
+        repaired = False
+        for unit_code in heads.keys() | buckets.keys():
+            restored = assemble(unit_code, heads.get(unit_code), buckets.get(unit_code, {}))
+            if restored.value is None:
+                self._values.pop(unit_code, None)
+            else:
+                self._values[unit_code] = restored.value
+            if restored.logged:
+                self._logged.add(unit_code)
+            for key, value in restored.repairs:
+                self._log(key, value, unit_code)
+                repaired = True
+        if repaired and self._producer is not None and self._producer.flush(30.0):
+            raise BrokerError(f"could not write restore repairs to {self.topic}")
 
 
 def produce(
