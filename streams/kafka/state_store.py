@@ -38,6 +38,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from streams.kafka.errors import BrokerError
 from streams.kafka.unit_records import (
     BUCKET_SEPARATOR,
+    SPLIT_FROM_BYTES,
+    Windows,
     assemble,
     bucket_key,
     bucket_of_key,
@@ -196,9 +198,10 @@ class StateStore(MutableMapping[str, bytes]):
         self.failure: KafkaError | None = None
         """The first changelog write the broker refused for good (offsets must not move)."""
         self._held: list[tuple[bytes, bytes | None, int]] | None = None
-        self._logged: set[str] = set()
+        self._logged: dict[str, Windows] = {}
         """Units whose windows the changelog holds as bucket records (streams/kafka/
-        unit_records.py); any other unit's next write logs every bucket."""
+        unit_records.py), with their value as last written, taken apart (what the next write
+        is compared with); any other unit's next write logs every bucket."""
 
     # -- mapping -------------------------------------------------------------------------------
     def __getitem__(self, key: str) -> bytes:
@@ -212,17 +215,15 @@ class StateStore(MutableMapping[str, bytes]):
             self._values[key] = value
             self._log(key, value)
             return
-        old = self._values.get(key)
+        old = None if key in self._logged else self._values.get(key)
         self._values[key] = value
         self._log_windows(key, old, value)
 
     def __delitem__(self, key: str) -> None:
-        old = self._values.pop(key)
-        if "|" not in key and key in self._logged:
-            self._logged.discard(key)
-            windows = parse(old)
-            for bucket in windows.rows if windows is not None else ():
-                self._log(bucket_key(key, bucket), None, key)
+        del self._values[key]
+        windows = self._logged.pop(key, None) if "|" not in key else None
+        for bucket in windows.rows if windows is not None else ():
+            self._log(bucket_key(key, bucket), None, key)
         self._log(key, None)
 
     def __contains__(self, key: object) -> bool:
@@ -249,24 +250,31 @@ class StateStore(MutableMapping[str, bytes]):
             produce(self._producer, self.topic, key.encode(), value, partition)
 
     def _log_windows(self, unit_code: str, old: bytes | None, value: bytes) -> None:
-        """Log a unit's windows going from ``old`` to ``value``: the changed buckets, the
-        header, the evicted buckets' tombstones (:func:`~streams.kafka.unit_records.
-        split_records`), or ``value`` whole if it is not a windows value."""
+        """Log a unit's windows going to ``value``: the buckets changed since its last write
+        (or since ``old``, the value held, for a unit not yet logged as buckets), the header,
+        the evicted buckets' tombstones (:func:`~streams.kafka.unit_records.split_records`);
+        or ``value`` whole if it is small or not a windows value, then tombstones for the
+        bucket records it replaces."""
         if BUCKET_SEPARATOR in unit_code:
             raise KeyError(f"a unit code cannot hold {BUCKET_SEPARATOR!r}: {unit_code!r}")
-        new = parse(value)
-        if new is None:
-            self._logged.discard(unit_code)
+        new = parse(value) if len(value) >= SPLIT_FROM_BYTES else None
+        if new is None:  # whole: small, or not a windows value
             self._log(unit_code, value)
+            was = self._logged.pop(unit_code, None)
+            for bucket in was.rows if was is not None else ():
+                self._log(bucket_key(unit_code, bucket), None, unit_code)
             return
-        logged = unit_code in self._logged
-        records, header, gone = split_records(unit_code, parse(old), new, logged)
+        before = self._logged.get(unit_code)
+        logged = before is not None
+        records, header, gone = split_records(
+            unit_code, before if logged else parse(old), new, logged
+        )
         for key, record in records:
             self._log(key, record, unit_code)
         self._log(unit_code, header)
         for key in gone:
             self._log(key, None, unit_code)
-        self._logged.add(unit_code)
+        self._logged[unit_code] = new
 
     def holding(self, write: Callable[[], None]) -> list[tuple[bytes, bytes | None, int]]:
         """Run ``write()`` against the local values now and return its changelog records instead
@@ -308,7 +316,7 @@ class StateStore(MutableMapping[str, bytes]):
             del self._values[key]
         for unit in units:
             del self.unit_partitions[unit]
-            self._logged.discard(unit)
+            self._logged.pop(unit, None)
         return len(doomed)
 
     def restore(
@@ -424,8 +432,11 @@ class StateStore(MutableMapping[str, bytes]):
                 self._values.pop(unit_code, None)
             else:
                 self._values[unit_code] = restored.value
-            if restored.logged:
-                self._logged.add(unit_code)
+            windows = parse(restored.value) if restored.logged else None
+            if windows is not None:
+                self._logged[unit_code] = windows
+            else:
+                self._logged.pop(unit_code, None)
             for key, value in restored.repairs:
                 self._log(key, value, unit_code)
                 repaired = True

@@ -19,8 +19,11 @@ was written by a batch whose header was lost, and the bucket's state is its coun
 batch (:func:`assemble`). The changelog producer keeps a partition's records in order, so a lost
 header also means lost tombstones after it: a bucket the lost batch evicted is still there.
 
-A unit value that is not format 3 (a test's opaque bytes) is logged whole, as before, and so is
-read back whole.
+A value under :data:`SPLIT_FROM_BYTES` (a unit with few buckets, as in a backfill or a test) is
+logged whole, format 3, as before bucket records existed, and so is a value that is not format
+3 (a test's opaque bytes); a unit that was logged as buckets then also gets tombstones for them,
+after the whole value. A restore reads a whole value as the unit's windows and any bucket record
+left under it as a leftover of a batch whose header was lost.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ SPLIT_FORMAT = 4
 BUCKET_SEPARATOR = "\x1f"
 """Between the unit code and the bucket in a bucket record's key (a state key with ``|`` is a
 dossier's, one with this separator and no ``|`` a bucket's)."""
+SPLIT_FROM_BYTES = 4096
+"""Windows values from this size (about 30 buckets) are logged as bucket records. Below it one
+record is cheaper: writing 5 buckets took 1.7 us whole and 14.7 us as records through
+:class:`~streams.kafka.state_store.StateStore` (timeit), and saves no bytes when most of a
+unit's buckets change in a batch, as a small unit's do."""
 _BUCKET_MAGIC = b"EMW1"
 _BUCKET_HEAD = struct.Struct("<4sqIB")
 """Bucket record value header: magic, seq of the batch that wrote it, counters, has previous."""
@@ -73,11 +81,9 @@ def parse(value: bytes | None) -> Windows | None:
     row = (2 + n_counters) * WORD
     if fmt != FULL_FORMAT or n_counters < 0 or len(value) != _HEAD.size + n_buckets * row:
         return None
-    rows: dict[bytes, bytes] = {}
-    at = _HEAD.size
-    for _ in range(n_buckets):
-        rows[value[at : at + 2 * WORD]] = value[at : at + row]
-        at += row
+    rows = {
+        value[at : at + 2 * WORD]: value[at : at + row] for at in range(_HEAD.size, len(value), row)
+    }
     return Windows(header, rows)
 
 

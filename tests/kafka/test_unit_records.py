@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from streams.core.indicators import N_COUNTERS
 from streams.core.rollup import UnitWindows
+from streams.kafka.state_store import StateStore
 from streams.kafka.unit_records import (
     SPLIT_FORMAT,
+    SPLIT_FROM_BYTES,
     assemble,
     bucket_of_key,
     parse,
@@ -199,3 +201,39 @@ def test_any_history_restores_to_its_last_durable_batch(
     replay = windows(durable.seq + 1, {("1m", T0): 1})
     log_write(log, restored, replay, logged)
     assert same(restore(log)[0], replay)
+
+
+class _Held:
+    """Stands in for the changelog producer: the store only holds records here."""
+
+
+def test_the_store_logs_small_units_whole_and_switches_both_ways() -> None:
+    """Through StateStore: a unit under SPLIT_FROM_BYTES goes out whole; grown past it, as
+    every bucket then the header; shrunk again, whole, then tombstones for its bucket records.
+    Each step restores to the value written."""
+    store = StateStore({}, _Held(), "changelog")  # type: ignore[arg-type]
+    store.unit_partitions[UNIT] = 0
+    log: list[tuple[str, bytes | None]] = []
+
+    def write(w: UnitWindows) -> list[tuple[str, bytes | None]]:
+        held = store.holding(lambda: store.__setitem__(UNIT, w.to_bytes()))
+        records = [(k.decode(), v) for k, v, _ in held]
+        log.extend(records)
+        return records
+
+    small = windows(1, {("1m", T0): 1})
+    assert len(small.to_bytes()) < SPLIT_FROM_BYTES
+    assert write(small) == [(UNIT, small.to_bytes())]
+    big = windows(2, {("1h", T0 + i * 3_600_000): 1 for i in range(40)})
+    assert len(big.to_bytes()) >= SPLIT_FROM_BYTES
+    records = write(big)
+    assert len(records) == 41 and records[-1][0] == UNIT  # every bucket, the header last
+    assert same(restore(list(log))[0], big)
+    bigger = windows(3, {**{("1h", T0 + i * 3_600_000): 1 for i in range(40)}, ("1h", T0): 2})
+    assert len(write(bigger)) == 2  # the changed bucket and the header
+    shrunk = windows(4, {("1m", T0): 3})
+    records = write(shrunk)
+    assert records[0] == (UNIT, shrunk.to_bytes())
+    assert len(records) == 41 and all(v is None for _, v in records[1:])
+    restored, repaired, logged = restore(list(log))
+    assert same(restored, shrunk) and repaired == [] and not logged
