@@ -233,6 +233,10 @@ class StreamSettings(BaseModel):
     Index and bloom-filter blocks stay outside it, about 1.5 bytes per key
     (streams/kafka/state_store.py says why). RocksDB's own defaults leave the write buffers
     unbounded (per column family, beside an 8 MiB cache)."""
+    changelog_split_bytes: int = Field(default=4096, ge=0)
+    """Unit windows values from this size (bytes) go to the changelog as one record per changed
+    bucket and a header, smaller ones whole (streams/kafka/unit_records.py); 0 splits every
+    value. The default is about 30 buckets, where one record stops being the cheaper."""
     summary_interval_s: float = Field(default=5.0, gt=0)
     gc_threshold: int = Field(default=100_000, ge=0)
     """Allocations between two young-generation passes of Python's cyclic garbage collector

@@ -190,8 +190,11 @@ class StateStore(MutableMapping[str, bytes]):
         values: MutableMapping[str, bytes],
         producer: Producer | None,
         topic: str,
+        split_from_bytes: int = SPLIT_FROM_BYTES,
     ) -> None:
         self._values = values
+        self.split_from_bytes = split_from_bytes
+        """Unit windows values from this size are logged as bucket records, smaller ones whole."""
         self._producer = producer
         self.topic = topic
         self.unit_partitions: dict[str, int] = {}
@@ -257,7 +260,7 @@ class StateStore(MutableMapping[str, bytes]):
         bucket records it replaces."""
         if BUCKET_SEPARATOR in unit_code:
             raise KeyError(f"a unit code cannot hold {BUCKET_SEPARATOR!r}: {unit_code!r}")
-        new = parse(value) if len(value) >= SPLIT_FROM_BYTES else None
+        new = parse(value) if len(value) >= self.split_from_bytes else None
         if new is None:  # whole: small, or not a windows value
             self._log(unit_code, value)
             was = self._logged.pop(unit_code, None)

@@ -191,7 +191,12 @@ def open_store(settings: Settings, producer: Producer) -> StateStore:
         )
     else:
         values = {}
-    return StateStore(values, producer, changelog_topic(settings.kafka.group_id))
+    return StateStore(
+        values,
+        producer,
+        changelog_topic(settings.kafka.group_id),
+        split_from_bytes=settings.stream.changelog_split_bytes,
+    )
 
 
 def create_app(
