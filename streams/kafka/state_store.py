@@ -357,7 +357,7 @@ class StateStore(MutableMapping[str, bytes]):
             }
         )
         open_parts = set(wanted)
-        records = 0
+        records = keys = 0
         values = self._values
         heads: dict[str, bytes | None] = {}
         """Unit code → its latest unit-key record (``None``: tombstoned)."""
@@ -394,14 +394,17 @@ class StateStore(MutableMapping[str, bytes]):
                     records += 1
                     text = key.decode()
                     value = msg.value()
-                    bucket = bucket_of_key(text)
                     if "|" in text:  # a dossier: its value as written
+                        # The partitions were dropped first, so ``keys`` counts what they hold.
                         if value is None:
-                            values.pop(text, None)
+                            if values.pop(text, None) is not None:
+                                keys -= 1
                         else:
+                            if text not in values:
+                                keys += 1
                             values[text] = value
                             self.unit_partitions[unit_of(text)] = p
-                    elif bucket is not None:
+                    elif (bucket := bucket_of_key(text)) is not None:
                         unit_buckets = buckets.setdefault(bucket[0], {})
                         if value is None:
                             unit_buckets.pop(bucket[1], None)
@@ -416,25 +419,24 @@ class StateStore(MutableMapping[str, bytes]):
                         progress(records)
         finally:
             consumer.close()
-        self._assemble_units(heads, buckets)
-        # The partitions were dropped first, so their keys are exactly what was read back.
-        restored = set(wanted)
-        keys = sum(1 for k in values if self.unit_partitions.get(unit_of(k)) in restored)
+        keys += self._assemble_units(heads, buckets)
         return RestoreStats(tuple(wanted), records, keys, time.monotonic() - started)
 
     def _assemble_units(
         self, heads: dict[str, bytes | None], buckets: dict[str, dict[bytes, bytes]]
-    ) -> None:
+    ) -> int:
         """Put the restored units' windows into the local values
         (:func:`~streams.kafka.unit_records.assemble`) and write the repairs it asks for, so the
-        changelog agrees with them before any batch runs."""
+        changelog agrees with them before any batch runs; return how many units hold a value."""
         repaired = False
+        held = 0
         for unit_code in heads.keys() | buckets.keys():
             restored = assemble(unit_code, heads.get(unit_code), buckets.get(unit_code, {}))
             if restored.value is None:
                 self._values.pop(unit_code, None)
             else:
                 self._values[unit_code] = restored.value
+                held += 1
             windows = parse(restored.value) if restored.logged else None
             if windows is not None:
                 self._logged[unit_code] = windows
@@ -445,6 +447,7 @@ class StateStore(MutableMapping[str, bytes]):
                 repaired = True
         if repaired and self._producer is not None and self._producer.flush(30.0):
             raise BrokerError(f"could not write restore repairs to {self.topic}")
+        return held
 
 
 def produce(
