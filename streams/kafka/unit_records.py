@@ -20,10 +20,10 @@ batch (:func:`assemble`). The changelog producer keeps a partition's records in 
 header also means lost tombstones after it: a bucket the lost batch evicted is still there.
 
 A value under :data:`SPLIT_FROM_BYTES` (a unit with few buckets, as in the bench's short streams
-and the tests) is logged whole, format 3, as before bucket records existed, and so is a value that is not format
-3 (a test's opaque bytes); a unit that was logged as buckets then also gets tombstones for them,
-after the whole value. A restore reads a whole value as the unit's windows and any bucket record
-left under it as a leftover of a batch whose header was lost.
+and the tests) is logged whole, format 3, as before bucket records existed, and so is a value
+that is not format 3 (a test's opaque bytes); a unit that was logged as buckets then also gets
+tombstones for them, after the whole value. A restore reads a whole value as the unit's windows
+and any bucket record left under it as a leftover of a batch whose header was lost.
 
 Upgrading is one way: a worker from before bucket records reads whole values only, and stops on a
 format-4 header (``unknown unit window state format 4``).
