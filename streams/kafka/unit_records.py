@@ -147,8 +147,11 @@ def split_records(
         previous = before.get(bucket)
         if logged and previous == row:
             continue
-        if previous is not None and len(previous) != len(row):
-            previous = None  # written with another counter count: no rollback pair
+        if previous is not None and len(previous) < len(row):
+            # written before counters were added: they were zero (as UnitWindows.from_bytes pads)
+            previous += b"\x00" * (len(row) - len(previous))
+        elif previous is not None and len(previous) > len(row):
+            previous = previous[: len(row)]
         records.append(
             (bucket_key(unit_code, bucket), bucket_value(new.seq, n_counters, row, previous))
         )

@@ -4,6 +4,8 @@ record ahead of its header stands for the bucket's previous counters)."""
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from streams.kafka.unit_records import (
     SPLIT_FROM_BYTES,
     assemble,
     bucket_of_key,
+    header_value,
     parse,
     parse_header,
     split_records,
@@ -237,3 +240,19 @@ def test_the_store_logs_small_units_whole_and_switches_both_ways() -> None:
     assert len(records) == 41 and all(v is None for _, v in records[1:])
     restored, repaired, logged = restore(list(log))
     assert same(restored, shrunk) and repaired == [] and not logged
+
+
+def test_a_bucket_written_with_fewer_counters_rolls_back_zero_padded() -> None:
+    """The first write after counters were added: the bucket's previous counters (one fewer)
+    are kept with the new one at zero, so a lost header restores the bucket as it was."""
+    n = N_COUNTERS - 1
+    row = struct.pack("<qq", 0, T0) + struct.pack(f"<{n}q", *([4] * n))
+    old = parse(struct.pack("<6q", 3, T0, n, 1, 1, T0) + row)
+    new = parse(windows(2, {("1m", T0): 5}).to_bytes())
+    at_seq_1 = parse(windows(1, {}).to_bytes())
+    assert old is not None and new is not None and at_seq_1 is not None
+    records, _, _ = split_records(UNIT, old, new, False)
+    log: list[tuple[str, bytes | None]] = [(UNIT, header_value(at_seq_1)), *records]
+    restored, repaired, _ = restore(log)  # batch 2's header is not in the log
+    assert restored is not None and restored.buckets[("1m", T0)].tolist() == [4] * n + [0]
+    assert repaired == [f"{UNIT}\x1f0:{T0}"]
