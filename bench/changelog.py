@@ -17,13 +17,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-import zlib
 from collections import Counter
 from functools import partial
 from typing import Any
 
 from bench.workload import build_workload
-from streams.core.messages import RawMessage
 from streams.core.registry import UnitRegistry
 from streams.kafka.codec import Codec
 from streams.kafka.state_store import KeySubset, StateStore
@@ -40,12 +38,7 @@ def run(rate: float, hours: float, seed: int = 3, partitions: int = 4) -> dict[s
     registry = UnitRegistry.load()
     n = int(rate * hours * 3600)
     workload = build_workload(registry, n, "json", seed=seed, rate_per_s=rate, time_scale=0.002)
-    offsets: Counter[tuple[str, int]] = Counter()
-    messages: list[RawMessage] = []
-    for topic, key, value in workload.messages:
-        partition = zlib.crc32(key) % partitions
-        messages.append(RawMessage(topic, partition, offsets[(topic, partition)], key, value))
-        offsets[(topic, partition)] += 1
+    messages = workload.raw_messages(partitions)
     values: dict[str, bytes] = {}
     store = StateStore(values, _Unused(), "changelog")  # type: ignore[arg-type]
     processor = build_processor(

@@ -13,13 +13,11 @@ import json
 import os
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
 from bench.procs import proc_sample
 from bench.workload import build_workload
-from streams.core.messages import RawMessage
 from streams.core.registry import UnitRegistry
 from streams.kafka.codec import Codec
 from streams.kafka.state_store import KeySubset
@@ -30,13 +28,7 @@ from streams.worker.app import build_processor
 def run(encoding: str, n: int, batch: int, seed: int = 7, partitions: int = 4) -> dict[str, Any]:
     registry = UnitRegistry.load()
     workload = build_workload(registry, n, encoding, seed=seed)  # type: ignore[arg-type]
-    offsets: dict[tuple[str, int], int] = {}
-    messages: list[RawMessage] = []
-    for topic, key, value in workload.messages:
-        partition = zlib.crc32(key) % partitions  # any stable unit → partition map will do
-        offset = offsets.get((topic, partition), 0)
-        offsets[(topic, partition)] = offset + 1
-        messages.append(RawMessage(topic, partition, offset, key, value, None))
+    messages = workload.raw_messages(partitions)  # any stable unit → partition map will do
     state: dict[str, bytes] = {}
 
     def unit_keys() -> Iterator[str]:

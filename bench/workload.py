@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import random
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.core.events import TOPIC_BY_TYPE, EventType
+from streams.core.messages import RawMessage
 from streams.core.registry import UnitRegistry
 from streams.kafka.errors import BrokerError
 from streams.kafka.produce import Encoding, encode_event
@@ -49,6 +51,18 @@ class Workload:
     event_span_s: float
     """Event-time span of the stream, seconds."""
     expected_per_unit: Counter[str] = field(default_factory=Counter)
+
+    def raw_messages(self, partitions: int) -> list[RawMessage]:
+        """The messages as the worker's feed hands them to the pipeline, without a broker: each
+        unit's on one partition (a stable hash of its key), offsets counted per topic and
+        partition."""
+        offsets: Counter[tuple[str, int]] = Counter()
+        out: list[RawMessage] = []
+        for topic, key, value in self.messages:
+            partition = zlib.crc32(key) % partitions
+            out.append(RawMessage(topic, partition, offsets[(topic, partition)], key, value))
+            offsets[(topic, partition)] += 1
+        return out
 
     def summary(self) -> dict[str, object]:
         return {

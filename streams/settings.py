@@ -236,7 +236,7 @@ class StreamSettings(BaseModel):
     changelog_split_bytes: int = Field(default=4096, ge=0)
     """Unit windows values from this size (bytes) go to the changelog as one record per changed
     bucket and a header, smaller ones whole (streams/kafka/unit_records.py); 0 splits every
-    value. The default is about 30 buckets, where one record stops being the cheaper."""
+    value. The default is about 30 buckets; below it one whole record costs less."""
     summary_interval_s: float = Field(default=5.0, gt=0)
     gc_threshold: int = Field(default=100_000, ge=0)
     """Allocations between two young-generation passes of Python's cyclic garbage collector

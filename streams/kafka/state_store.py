@@ -218,7 +218,9 @@ class StateStore(MutableMapping[str, bytes]):
             self._values[key] = value
             self._log(key, value)
             return
-        old = None if key in self._logged else self._values.get(key)
+        # the value held before is needed only to split a unit not yet logged as buckets
+        split = len(value) >= self.split_from_bytes and key not in self._logged
+        old = self._values.get(key) if split else None
         self._values[key] = value
         self._log_windows(key, old, value)
 
@@ -437,9 +439,8 @@ class StateStore(MutableMapping[str, bytes]):
             else:
                 self._values[unit_code] = restored.value
                 held += 1
-            windows = parse(restored.value) if restored.logged else None
-            if windows is not None:
-                self._logged[unit_code] = windows
+            if restored.windows is not None:
+                self._logged[unit_code] = restored.windows
             else:
                 self._logged.pop(unit_code, None)
             for key, value in restored.repairs:

@@ -74,6 +74,10 @@ class Windows:
     def n_counters(self) -> int:
         return self.header[2]
 
+    def value(self) -> bytes:
+        """The format-3 value again: the header words, then the rows in order."""
+        return _HEAD.pack(*self.header) + b"".join(self.rows.values())
+
 
 def parse(value: bytes | None) -> Windows | None:
     """``value`` taken apart if it is a well-formed format-3 windows value, else ``None``."""
@@ -165,8 +169,9 @@ class Restored:
 
     value: bytes | None
     """The format-3 value for the table (``None``: nothing to hold)."""
-    logged: bool
-    """The changelog now holds the unit as bucket records (see :func:`split_records`)."""
+    windows: Windows | None
+    """``value`` taken apart when the changelog holds the unit as bucket records (see
+    :func:`split_records`), else ``None``."""
     repairs: list[tuple[str, bytes | None]]
     """Bucket records to rewrite (or tombstone) because they were ahead of the header."""
 
@@ -178,21 +183,13 @@ def assemble(unit_code: str, head: bytes | None, buckets: dict[bytes, bytes]) ->
     A bucket record written by a batch after the header's (its header was lost in a crash)
     stands for the bucket's previous counters, or for no bucket if it had none; it is rewritten
     as such (``repairs``), so a replay that brings the unit to that seq again without touching
-    the bucket cannot make the lost counters current. Under a format-3 record every bucket record
-    is such a leftover, since a header record is written after them.
+    the bucket cannot make the lost counters current. Under a format-3 record (or none) every
+    bucket record is such a leftover, since a header record is written after them.
     """
     header = parse_header(head)
-    full = parse(head) if header is None else None
-    orphans: list[tuple[str, bytes | None]] = [(bucket_key(unit_code, b), None) for b in buckets]
-    if full is not None:
-        words = full.header
-    elif header is not None:
-        words = header
-    else:
-        return Restored(head, False, orphans)  # no windows header to judge them by
-    if full is not None:
-        return Restored(_full_value(words, full.rows), False, orphans)
-    _, _, n_counters, _, seq, _ = words
+    if header is None:  # a whole value, an opaque one, or none: it stands alone
+        return Restored(head, None, [(bucket_key(unit_code, b), None) for b in buckets])
+    _, watermark, n_counters, _, seq, receipts = header
     rows: dict[bytes, bytes] = {}
     repairs: list[tuple[str, bytes | None]] = []
     for bucket, value in buckets.items():
@@ -213,15 +210,10 @@ def assemble(unit_code: str, head: bytes | None, buckets: dict[bytes, bytes]) ->
         if counters != n_counters:
             raise ValueError(f"bucket of {unit_code} has {counters} counters, not {n_counters}")
         rows[bucket] = bucket + body[:size]
-    return Restored(_full_value(words, rows), True, repairs)
-
-
-def _full_value(words: tuple[int, int, int, int, int, int], rows: dict[bytes, bytes]) -> bytes:
-    """The format-3 value of header ``words`` and bucket ``rows``, window by window, each by
-    start (the order is not part of the state: lookups are by key)."""
-    _, watermark, n_counters, _, seq, receipts = words
-    value = _HEAD.pack(FULL_FORMAT, watermark, n_counters, len(rows), seq, receipts)
-    return value + b"".join(rows[b] for b in sorted(rows, key=_bucket_order))
+    # window by window, each by start (the order is not part of the state: lookups are by key)
+    ordered = {b: rows[b] for b in sorted(rows, key=_bucket_order)}
+    windows = Windows((FULL_FORMAT, watermark, n_counters, len(rows), seq, receipts), ordered)
+    return Restored(windows.value(), windows, repairs)
 
 
 def _bucket_order(bucket: bytes) -> tuple[int, int]:
